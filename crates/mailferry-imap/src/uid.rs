@@ -1,0 +1,118 @@
+//! UID sets (`1:5,7,9:12`), as sent in commands and returned in APPENDUID and VANISHED.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// Ordered, merged ranges of UIDs. Never holds UID 0.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UidSet {
+    ranges: Vec<(u32, u32)>,
+}
+
+/// A UID set that does not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not a UID set")]
+pub struct UidSetError(pub String);
+
+impl UidSet {
+    /// Builds a set from UIDs in any order; zeros are ignored.
+    pub fn from_uids(uids: impl IntoIterator<Item = u32>) -> Self {
+        let mut all: Vec<u32> = uids.into_iter().filter(|&u| u != 0).collect();
+        all.sort_unstable();
+        all.dedup();
+        let mut ranges: Vec<(u32, u32)> = Vec::new();
+        for uid in all {
+            match ranges.last_mut() {
+                Some((_, end)) if *end + 1 == uid => *end = uid,
+                _ => ranges.push((uid, uid)),
+            }
+        }
+        Self { ranges }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ranges.is_empty()
+    }
+
+    /// Number of UIDs.
+    pub fn len(&self) -> usize {
+        self.ranges.iter().map(|(a, b)| (b - a) as usize + 1).sum()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = u32> + '_ {
+        self.ranges.iter().flat_map(|&(a, b)| a..=b)
+    }
+
+    pub fn contains(&self, uid: u32) -> bool {
+        self.ranges.iter().any(|&(a, b)| a <= uid && uid <= b)
+    }
+}
+
+impl fmt::Display for UidSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, (a, b)) in self.ranges.iter().enumerate() {
+            if i > 0 {
+                f.write_str(",")?;
+            }
+            if a == b {
+                write!(f, "{a}")?;
+            } else {
+                write!(f, "{a}:{b}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl FromStr for UidSet {
+    type Err = UidSetError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let fail = || UidSetError(s.to_string());
+        let mut uids = Vec::new();
+        for part in s.split(',') {
+            let (a, b) = match part.split_once(':') {
+                Some((a, b)) => (a, b),
+                None => (part, part),
+            };
+            let a: u32 = a.parse().map_err(|_| fail())?;
+            let b: u32 = b.parse().map_err(|_| fail())?;
+            if a == 0 || b == 0 {
+                return Err(fail());
+            }
+            let (low, high) = if a <= b { (a, b) } else { (b, a) };
+            if (high - low) > 10_000_000 {
+                return Err(fail());
+            }
+            uids.extend(low..=high);
+        }
+        Ok(Self::from_uids(uids))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn known_answers() {
+        let set: UidSet = "9:7,1,2,3,12".parse().unwrap();
+        assert_eq!(set.to_string(), "1:3,7:9,12");
+        assert_eq!(set.len(), 7);
+        assert!(set.contains(8) && !set.contains(10));
+        assert!("0:3".parse::<UidSet>().is_err());
+        assert!("a".parse::<UidSet>().is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn display_parse_round_trip(uids in proptest::collection::vec(1u32..5000, 1..200)) {
+            let set = UidSet::from_uids(uids.clone());
+            let again: UidSet = set.to_string().parse().unwrap();
+            prop_assert_eq!(&again, &set);
+            let mut sorted = uids; sorted.sort_unstable(); sorted.dedup();
+            prop_assert_eq!(set.iter().collect::<Vec<_>>(), sorted);
+        }
+    }
+}

@@ -62,7 +62,7 @@ pub enum ImapError {
     Command {
         addr: String,
         command: String,
-        status: Status,
+        status: Box<Status>,
     },
     #[error("`{addr}` sent a response we cannot read")]
     Protocol {
@@ -87,6 +87,11 @@ pub enum ImapError {
 }
 
 impl ImapError {
+    /// The server refused a command: NO or BAD, in its own words.
+    pub fn command(addr: impl Into<String>, command: impl Into<String>, status: Status) -> Self {
+        ImapError::Command { addr: addr.into(), command: command.into(), status: Box::new(status) }
+    }
+
     /// What the admin can do, when we know.
     pub fn hint(&self) -> Option<String> {
         Some(match self {

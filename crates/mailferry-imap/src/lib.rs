@@ -21,6 +21,7 @@
 //! [`session::SessionOptions::max_response`] is refused, so big messages are fetched with
 //! [`Session::fetch_body_partial`] and appended with [`Session::append_stream`].
 
+pub mod datetime;
 pub mod endpoint;
 pub mod error;
 pub mod fetch;
@@ -40,6 +41,7 @@ pub use error::ImapError;
 pub use mailbox::{Folder, Resync, Selected, SpecialUse};
 pub use message::{AppendOutcome, AppendRequest, Appended, FetchRange, MessageMeta};
 pub use parse::ParseError;
+pub use pool::{Pool, Pooled};
 pub use session::{Capabilities, Completion, Session, SessionOptions, SessionStats};
 pub use transport::TlsOptions;
 pub use uid::UidSet;

@@ -266,7 +266,7 @@ impl Session {
         Err(ImapError::Command {
             addr: self.addr().to_string(),
             command: format!("CREATE {}", String::from_utf8_lossy(raw_name)),
-            status: done.status,
+            status: Box::new(done.status),
         })
     }
 
@@ -302,11 +302,8 @@ impl Session {
             ..Selected::default()
         };
         let mut has_modseq = condstore;
-        loop {
-            match self.next_fetch_or_done(&tag).await? {
-                Some(fetch) => selected.changed.push(fetch),
-                None => break,
-            }
+        while let Some(fetch) = self.next_fetch_or_done(&tag).await? {
+            selected.changed.push(fetch);
         }
         let done = self.wait_completed(&tag, name, raw_name)?;
         for item in done.data.into_iter().chain(self.take_unsolicited()) {

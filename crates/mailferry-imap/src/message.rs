@@ -346,11 +346,7 @@ impl Session {
                 Response::Tagged { tag: got, status } => {
                     self.forget_in_flight(&got);
                     if got == tag {
-                        return Err(ImapError::Command {
-                            addr: self.addr().to_string(),
-                            command: "APPEND".into(),
-                            status,
-                        });
+                        return Err(ImapError::command(self.addr().to_string(), "APPEND", status));
                     }
                     self.keep_completion(got, status);
                 }

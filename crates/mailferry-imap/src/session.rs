@@ -609,11 +609,7 @@ impl Session {
                     let data = std::mem::take(&mut self.gathering);
                     self.in_flight.retain(|t| t != &got);
                     if status.kind == StatusKind::Bad && got.is_empty() {
-                        return Err(ImapError::Command {
-                            addr: self.addr.clone(),
-                            command: "?".into(),
-                            status,
-                        });
+                        return Err(ImapError::command(self.addr.clone(), "?", status));
                     }
                     if got == tag {
                         return Ok(Completion { status, data });
@@ -682,7 +678,7 @@ impl Session {
             Err(ImapError::Command {
                 addr: self.addr.clone(),
                 command,
-                status: done.status,
+                status: Box::new(done.status),
             })
         }
     }
@@ -711,11 +707,7 @@ impl Session {
         if done.status.kind == StatusKind::Ok {
             Ok(done)
         } else {
-            Err(ImapError::Command {
-                addr: self.addr.clone(),
-                command: name.to_string(),
-                status: done.status,
-            })
+            Err(ImapError::command(self.addr.clone(), name.to_string(), done.status))
         }
     }
 

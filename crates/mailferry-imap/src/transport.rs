@@ -162,7 +162,15 @@ fn describe_certificate_error(error: &rustls::CertificateError) -> String {
             "it was issued for another host name".into()
         }
         E::Revoked => "it has been revoked".into(),
-        other => format!("{other:?}"),
+        // A signature that does not check out against any trusted root: for an admin this
+        // is the same as an unknown issuer (a self-signed or private-CA certificate).
+        E::BadSignature
+        | E::UnsupportedSignatureAlgorithmContext { .. }
+        | E::UnsupportedSignatureAlgorithmForPublicKeyContext { .. } => {
+            "it is not signed by an authority this machine trusts (self-signed or a private CA)"
+                .into()
+        }
+        other => rustls::Error::InvalidCertificate(other.clone()).to_string(),
     }
 }
 

@@ -1,1 +1,48 @@
-//! placeholder
+//! Dev-only helpers for mailferry's integration tests: real servers on loopback,
+//! a nasty mail corpus, an independent way to load it, and a proxy that breaks
+//! connections on purpose. Modelled on `kanidm/kanidm server/testkit`.
+//!
+//! # Layout
+//!
+//! - [`dovecot`]: [`Dovecot`] runs a real Dovecot 2.3 (IMAP, POP3, LMTP, ManageSieve)
+//!   in the foreground as a child process, in its own directory under `/tmp`, on free
+//!   loopback ports, with fixed test users ([`ALICE`], [`SMALL`] with a 20 KiB quota,
+//!   the master user [`MASTER_USER`], ...). [`DovecotBuilder`] chooses the maildir
+//!   [`Layout`], namespace prefix and special-folder [`Naming`]. Stopped on drop.
+//! - [`corpus`]: [`nasty_corpus`] (every awkward thing a migration must copy byte for
+//!   byte: 8-bit and binary parts, bare LF, missing or duplicate Message-ID, header-only
+//!   messages, odd flags, old dates, non-ASCII folder names) and [`bulk_corpus`]
+//!   (realistic sizes for benchmarks). Both are deterministic.
+//! - [`fill`](mod@fill): [`fill()`] loads a [`Corpus`] into an account over plain IMAP with
+//!   its own minimal client, deliberately independent of `mailferry-imap`, so tests
+//!   check the code under test against something else.
+//! - [`proxy`]: [`FaultProxy`], a TCP proxy that can cut, delay or refuse connections.
+//! - [`error`]: [`TestkitError`], the one error type.
+//!
+//! # Contract
+//!
+//! Everything is synchronous (std threads and processes), so it works the same from
+//! plain `#[test]` and `#[tokio::test]` functions. The Dovecot recipe needs root and the
+//! Debian packages named in [`TestkitError::DovecotNotInstalled`]; a missing server is an
+//! error that names the fix, never a silently skipped test. Set
+//! `MAILFERRY_KEEP_SERVERS=1` to keep each server's directory (config, log, maildirs)
+//! after the test for inspection.
+
+pub mod corpus;
+pub mod dovecot;
+pub mod error;
+pub mod fill;
+pub mod proxy;
+
+pub use corpus::{
+    bulk_corpus, nasty_corpus, Corpus, CorpusFolder, CorpusMessage, BIG_MESSAGE_SUBJECT,
+    NASTY_FOLDERS,
+};
+pub use dovecot::{
+    stop_all, Dovecot, DovecotBuilder, Layout, Naming, ALICE, ALICE_PASSWORD, BOB, BOB_PASSWORD,
+    MASTER_PASSWORD, MASTER_SEPARATOR, MASTER_USER, SMALL, SMALL_PASSWORD, SMALL_QUOTA_BYTES,
+    USER1, USER1_PASSWORD, USER2, USER2_PASSWORD,
+};
+pub use error::TestkitError;
+pub use fill::{encode_mailbox_name, fill};
+pub use proxy::FaultProxy;

@@ -1,0 +1,4 @@
+//! Integration tests of the `mailferry` binary against real servers from mailferry-testkit.
+
+mod common;
+mod probe;

@@ -1,0 +1,3 @@
+//! mailferry-imap against real Dovecot from mailferry-testkit.
+
+mod client;

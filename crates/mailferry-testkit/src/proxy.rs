@@ -1,0 +1,277 @@
+//! A TCP proxy between a client under test and a real server that breaks
+//! connections on command: cut them all, cut one after some bytes, slow every chunk
+//! down, or refuse new ones.
+//!
+//! ```no_run
+//! use mailferry_testkit::{Dovecot, FaultProxy};
+//!
+//! let server = Dovecot::start()?;
+//! let proxy = FaultProxy::start(([127, 0, 0, 1], server.imap_port()).into());
+//! // Point the client at 127.0.0.1:proxy.port(), then:
+//! proxy.cut_after_bytes(10_000); // the download breaks after 10 000 bytes
+//! # Ok::<(), mailferry_testkit::TestkitError>(())
+//! ```
+
+use std::collections::HashMap;
+use std::io::{ErrorKind, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
+
+/// A fault-injecting TCP proxy on 127.0.0.1; stops (and closes every connection)
+/// on drop.
+#[derive(Debug)]
+pub struct FaultProxy {
+    port: u16,
+    shared: Arc<Shared>,
+    acceptor: Option<JoinHandle<()>>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    upstream: SocketAddr,
+    stopping: AtomicBool,
+    refusing: AtomicBool,
+    /// Sleep before forwarding each chunk, in microseconds.
+    delay_micros: AtomicU64,
+    /// Downstream bytes still allowed before the next cut, when armed.
+    cut_budget: Mutex<Option<u64>>,
+    accepted: AtomicUsize,
+    next_id: AtomicU64,
+    /// Both sockets of every live connection, so `cut_all` can reach them.
+    live: Mutex<HashMap<u64, Connection>>,
+}
+
+#[derive(Debug)]
+struct Connection {
+    client: TcpStream,
+    server: TcpStream,
+    /// Pump threads still running; the last one removes the entry.
+    pumps: Arc<AtomicUsize>,
+}
+
+impl Connection {
+    fn close(&self) {
+        let _ = self.client.shutdown(Shutdown::Both);
+        let _ = self.server.shutdown(Shutdown::Both);
+    }
+}
+
+impl FaultProxy {
+    /// Listens on 127.0.0.1 (a free port) and forwards every connection to `upstream`.
+    ///
+    /// # Panics
+    ///
+    /// If no port on 127.0.0.1 can be bound (a test helper: the test cannot go on).
+    pub fn start(upstream: SocketAddr) -> FaultProxy {
+        let listener = TcpListener::bind(("127.0.0.1", 0))
+            .expect("the fault proxy cannot bind a port on 127.0.0.1");
+        let port = listener
+            .local_addr()
+            .expect("the fault proxy's listener has no local address")
+            .port();
+        let shared = Arc::new(Shared {
+            upstream,
+            stopping: AtomicBool::new(false),
+            refusing: AtomicBool::new(false),
+            delay_micros: AtomicU64::new(0),
+            cut_budget: Mutex::new(None),
+            accepted: AtomicUsize::new(0),
+            next_id: AtomicU64::new(0),
+            live: Mutex::new(HashMap::new()),
+        });
+        let acceptor = {
+            let shared = Arc::clone(&shared);
+            thread::Builder::new()
+                .name(format!("fault-proxy-{port}"))
+                .spawn(move || accept_loop(&listener, &shared))
+                .expect("cannot start the fault proxy's accept thread")
+        };
+        FaultProxy {
+            port,
+            shared,
+            acceptor: Some(acceptor),
+        }
+    }
+
+    /// The port on 127.0.0.1 to point the client at.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `127.0.0.1:port()`.
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
+    /// The address connections are forwarded to.
+    pub fn upstream(&self) -> SocketAddr {
+        self.shared.upstream
+    }
+
+    /// Closes every live connection now (both sides see the connection drop).
+    /// New connections are still accepted.
+    pub fn cut_all(&self) {
+        for connection in lock(&self.shared.live).values() {
+            connection.close();
+        }
+    }
+
+    /// Arms a single cut: after `n` more bytes have gone from server to client
+    /// (counted over all connections from now on), the connection carrying the n-th
+    /// byte is closed, with exactly `n` bytes delivered. Then the proxy forwards
+    /// normally again. `n = 0` cuts at the next downstream chunk.
+    pub fn cut_after_bytes(&self, n: u64) {
+        *lock(&self.shared.cut_budget) = Some(n);
+    }
+
+    /// Waits `delay` before forwarding each chunk, both directions; `Duration::ZERO`
+    /// turns it off.
+    pub fn set_delay(&self, delay: Duration) {
+        let micros = u64::try_from(delay.as_micros()).unwrap_or(u64::MAX);
+        self.shared.delay_micros.store(micros, Ordering::SeqCst);
+    }
+
+    /// While `true`, new connections are accepted and closed at once without
+    /// contacting the upstream (live ones continue).
+    pub fn refuse(&self, refuse: bool) {
+        self.shared.refusing.store(refuse, Ordering::SeqCst);
+    }
+
+    /// Connections accepted so far, refused ones included.
+    pub fn connections(&self) -> usize {
+        self.shared.accepted.load(Ordering::SeqCst)
+    }
+
+    /// Connections currently open through the proxy.
+    pub fn live_connections(&self) -> usize {
+        lock(&self.shared.live).len()
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        self.shared.stopping.store(true, Ordering::SeqCst);
+        // Wake the blocking accept() with a connection of our own.
+        let _ = TcpStream::connect_timeout(&self.addr(), Duration::from_secs(1));
+        if let Some(acceptor) = self.acceptor.take() {
+            let _ = acceptor.join();
+        }
+        self.cut_all();
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panicking pump thread must not take the whole proxy down with it.
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
+    for client in listener.incoming() {
+        if shared.stopping.load(Ordering::SeqCst) {
+            return;
+        }
+        let Ok(client) = client else {
+            // E.g. EMFILE: back off instead of spinning.
+            thread::sleep(Duration::from_millis(10));
+            continue;
+        };
+        shared.accepted.fetch_add(1, Ordering::SeqCst);
+        if shared.refusing.load(Ordering::SeqCst) {
+            let _ = client.shutdown(Shutdown::Both);
+            continue;
+        }
+        let Ok(server) = TcpStream::connect_timeout(&shared.upstream, Duration::from_secs(5))
+        else {
+            // The upstream is down: the client sees a closed connection, as it would.
+            let _ = client.shutdown(Shutdown::Both);
+            continue;
+        };
+        let _ = client.set_nodelay(true);
+        let _ = server.set_nodelay(true);
+        if let Err(error) = start_pumps(shared, client, server) {
+            eprintln!("fault proxy: cannot forward a connection: {error}");
+        }
+    }
+}
+
+fn start_pumps(shared: &Arc<Shared>, client: TcpStream, server: TcpStream) -> std::io::Result<()> {
+    let id = shared.next_id.fetch_add(1, Ordering::SeqCst);
+    let pumps = Arc::new(AtomicUsize::new(2));
+    lock(&shared.live).insert(
+        id,
+        Connection {
+            client: client.try_clone()?,
+            server: server.try_clone()?,
+            pumps: Arc::clone(&pumps),
+        },
+    );
+    let directions = [
+        (client.try_clone()?, server.try_clone()?, false),
+        (server, client, true),
+    ];
+    for (from, to, downstream) in directions {
+        let shared = Arc::clone(shared);
+        thread::Builder::new()
+            .name(format!("fault-proxy-pump-{id}"))
+            .spawn(move || {
+                pump(&shared, id, from, to, downstream);
+                let mut live = lock(&shared.live);
+                let last = live
+                    .get(&id)
+                    .is_some_and(|c| c.pumps.fetch_sub(1, Ordering::SeqCst) == 1);
+                if last {
+                    live.remove(&id);
+                }
+            })?;
+    }
+    Ok(())
+}
+
+/// Copies `from` → `to` chunk by chunk, applying delay and (downstream) the cut.
+fn pump(shared: &Shared, id: u64, mut from: TcpStream, mut to: TcpStream, downstream: bool) {
+    let mut buffer = vec![0u8; 16 * 1024];
+    loop {
+        let read = match from.read(&mut buffer) {
+            Ok(0) => {
+                // Half-close: pass the EOF on, the other direction may go on.
+                let _ = to.shutdown(Shutdown::Write);
+                return;
+            }
+            Ok(read) => read,
+            Err(error) if error.kind() == ErrorKind::Interrupted => continue,
+            Err(_) => break,
+        };
+        let delay = shared.delay_micros.load(Ordering::SeqCst);
+        if delay > 0 {
+            thread::sleep(Duration::from_micros(delay));
+        }
+        let (forward, cut) = if downstream {
+            let mut budget = lock(&shared.cut_budget);
+            match *budget {
+                Some(left) if (read as u64) >= left => {
+                    *budget = None;
+                    (usize::try_from(left).unwrap_or(read), true)
+                }
+                Some(left) => {
+                    *budget = Some(left - read as u64);
+                    (read, false)
+                }
+                None => (read, false),
+            }
+        } else {
+            (read, false)
+        };
+        if to.write_all(&buffer[..forward]).is_err() || cut {
+            break;
+        }
+    }
+    // An error or a cut: close the whole connection, both sides.
+    if let Some(connection) = lock(&shared.live).get(&id) {
+        connection.close();
+    }
+    let _ = from.shutdown(Shutdown::Both);
+    let _ = to.shutdown(Shutdown::Both);
+}

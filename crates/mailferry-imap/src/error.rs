@@ -89,7 +89,11 @@ pub enum ImapError {
 impl ImapError {
     /// The server refused a command: NO or BAD, in its own words.
     pub fn command(addr: impl Into<String>, command: impl Into<String>, status: Status) -> Self {
-        ImapError::Command { addr: addr.into(), command: command.into(), status: Box::new(status) }
+        ImapError::Command {
+            addr: addr.into(),
+            command: command.into(),
+            status: Box::new(status),
+        }
     }
 
     /// What the admin can do, when we know.

@@ -21,6 +21,7 @@
 //! [`session::SessionOptions::max_response`] is refused, so big messages are fetched with
 //! [`Session::fetch_body_partial`] and appended with [`Session::append_stream`].
 
+mod compress;
 pub mod datetime;
 pub mod endpoint;
 pub mod error;

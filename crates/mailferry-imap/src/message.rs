@@ -2,6 +2,8 @@
 //! STORE, and APPEND (pipelined with LITERAL+, MULTIAPPEND, or streamed from a reader).
 
 use std::collections::VecDeque;
+
+use bytes::Bytes;
 use std::io::Write;
 
 use tokio::io::{AsyncRead, AsyncReadExt};
@@ -128,52 +130,55 @@ impl Session {
         let announced_end = size.unwrap_or(0);
         let mut assembler = PartialAssembler::new(sink, None);
         let mut next_request = 0u64;
-        let mut tags = VecDeque::new();
+        let mut tags: VecDeque<String> = VecDeque::new();
+        // A server may run pipelined FETCH commands in parallel and answer them in any order
+        // (Dovecot does when they arrive together): ranges are matched by their origin, not
+        // by the command they seem to follow.
+        let mut ranges: std::collections::BTreeMap<u64, Bytes> = std::collections::BTreeMap::new();
+        let io = |addr: &str, source: std::io::Error| ImapError::Io {
+            addr: addr.to_string(),
+            source,
+        };
         loop {
             while tags.len() < WINDOW && (next_request == 0 || next_request < announced_end) {
-                tags.push_back((
-                    self.send_partial(uid, next_request, chunk).await?,
-                    next_request,
-                ));
+                tags.push_back(self.send_partial(uid, next_request, chunk).await?);
                 next_request += chunk;
             }
             if tags.is_empty() {
-                tags.push_back((
-                    self.send_partial(uid, next_request, chunk).await?,
-                    next_request,
-                ));
+                tags.push_back(self.send_partial(uid, next_request, chunk).await?);
                 next_request += chunk;
             }
-            let (tag, offset) = tags.pop_front().expect("a range was just asked for");
-            let mut section = None;
-            while let Some(fetch) = self.next_fetch(&tag).await? {
-                if fetch.uid == Some(uid) {
-                    section = fetch
-                        .sections
-                        .into_iter()
-                        .find(|s| s.spec.is_empty())
-                        .or(section);
+            let tag = tags.pop_front().expect("a range was just asked for");
+            while let Some(fetch) = self.next_fetch_or_done(&tag).await? {
+                if fetch.uid != Some(uid) {
+                    continue;
+                }
+                for section in fetch.sections.into_iter().filter(|s| s.spec.is_empty()) {
+                    if let Some(origin) = section.origin {
+                        ranges.insert(origin, section.data.unwrap_or_default());
+                    }
                 }
             }
-            let Some(section) = section else {
-                return Err(ImapError::Vanished { uid });
-            };
-            let data = section.data.unwrap_or_default();
-            let done = assembler
-                .push(section.origin.unwrap_or(offset), &data, chunk)
-                .map_err(|source| ImapError::Io {
-                    addr: self.addr().to_string(),
-                    source,
-                })?;
-            if done {
-                // Ranges asked past the end come back empty; read their answers out.
-                for (tag, _) in tags.drain(..) {
-                    while self.next_fetch(&tag).await?.is_some() {}
+            self.wait_completed(&tag, "UID FETCH", b"")?;
+            let mut progressed = false;
+            while let Some(data) = ranges.remove(&assembler.next_offset()) {
+                progressed = true;
+                let offset = assembler.next_offset();
+                if assembler
+                    .push(offset, &data, chunk)
+                    .map_err(|e| io(self.addr(), e))?
+                {
+                    // Ranges asked past the end come back empty; read their answers out.
+                    for tag in tags.drain(..) {
+                        while self.next_fetch_or_done(&tag).await?.is_some() {}
+                        self.wait_completed(&tag, "UID FETCH", b"")?;
+                    }
+                    return assembler.finish().map_err(|e| io(self.addr(), e));
                 }
-                return assembler.finish().map_err(|source| ImapError::Io {
-                    addr: self.addr().to_string(),
-                    source,
-                });
+            }
+            if !progressed && tags.is_empty() && ranges.is_empty() {
+                // Every range asked for is answered and none continues the message: it is gone.
+                return Err(ImapError::Vanished { uid });
             }
         }
     }
@@ -346,7 +351,11 @@ impl Session {
                 Response::Tagged { tag: got, status } => {
                     self.forget_in_flight(&got);
                     if got == tag {
-                        return Err(ImapError::command(self.addr().to_string(), "APPEND", status));
+                        return Err(ImapError::command(
+                            self.addr().to_string(),
+                            "APPEND",
+                            status,
+                        ));
                     }
                     self.keep_completion(got, status);
                 }

@@ -1,4 +1,5 @@
-//! The only file that touches sockets: TCP, TLS (rustls) and the STARTTLS upgrade.
+//! The only file that touches sockets: TCP, TLS (rustls), the STARTTLS upgrade, and the
+//! COMPRESS=DEFLATE layer on top (`compress`).
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -17,6 +18,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
 
+use crate::compress::{CompressionCounts, DeflateStream};
 use crate::error::ImapError;
 
 /// How certificates are checked for one endpoint.
@@ -28,16 +30,45 @@ pub struct TlsOptions {
     pub insecure: bool,
 }
 
-/// A plain or TLS connection.
+/// A plain or TLS connection, possibly compressed.
 pub(crate) enum Stream {
     Plain(TcpStream),
     Tls(Box<TlsStream<TcpStream>>),
+    /// After COMPRESS=DEFLATE: raw deflate both ways over a plain or TLS stream.
+    Compressed(Box<DeflateStream<Stream>>),
+    /// Only while [`Stream::start_compression`] swaps the stream; I/O on it fails.
+    Detached,
 }
 
 impl Stream {
     pub(crate) fn is_tls(&self) -> bool {
-        matches!(self, Stream::Tls(_))
+        match self {
+            Stream::Tls(_) => true,
+            Stream::Compressed(s) => s.get_ref().is_tls(),
+            Stream::Plain(_) | Stream::Detached => false,
+        }
     }
+
+    /// From now on, everything written is deflated and everything read inflated.
+    pub(crate) fn start_compression(&mut self) {
+        let inner = std::mem::replace(self, Stream::Detached);
+        *self = Stream::Compressed(Box::new(DeflateStream::new(inner)));
+    }
+
+    /// Byte counts of the compression layer, when there is one.
+    pub(crate) fn compression(&self) -> Option<CompressionCounts> {
+        match self {
+            Stream::Compressed(s) => Some(s.counts()),
+            _ => None,
+        }
+    }
+}
+
+fn detached() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::NotConnected,
+        "the connection is being rewrapped",
+    )
 }
 
 impl AsyncRead for Stream {
@@ -49,6 +80,8 @@ impl AsyncRead for Stream {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+            Stream::Compressed(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+            Stream::Detached => Poll::Ready(Err(detached())),
         }
     }
 }
@@ -62,18 +95,24 @@ impl AsyncWrite for Stream {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+            Stream::Compressed(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+            Stream::Detached => Poll::Ready(Err(detached())),
         }
     }
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_flush(cx),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+            Stream::Compressed(s) => Pin::new(s.as_mut()).poll_flush(cx),
+            Stream::Detached => Poll::Ready(Err(detached())),
         }
     }
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+            Stream::Compressed(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+            Stream::Detached => Poll::Ready(Err(detached())),
         }
     }
 }

@@ -186,6 +186,22 @@ pub fn bulk_corpus(seed: u64, messages: usize, folders: usize) -> Corpus {
     Corpus { folders: out }
 }
 
+/// `count` large messages of 5–25 MB each (uniformly spread), to add the heavy
+/// tail that [`bulk_corpus`] (at most 1 MB) lacks: a short text part and a base64
+/// attachment of pseudo-random bytes. Deterministic for a given `seed`; serial
+/// numbers (in subjects and Message-IDs) start at `first_serial`, so pass the bulk
+/// corpus's message count to keep them distinct from its messages.
+pub fn big_messages(seed: u64, count: usize, first_serial: usize) -> Vec<CorpusMessage> {
+    let mut rng = Rng::new(seed ^ 0x6269_675f_6d61_696c); // "big_mail"
+    (0..count)
+        .map(|i| {
+            let size = 5_000_000 + rng.below(20_000_001) as usize;
+            let when = When::random(&mut rng);
+            sized_message(&mut rng, first_serial + i, &when, size)
+        })
+        .collect()
+}
+
 /// The INBOX specials, in a fixed order.
 fn special_messages(rng: &mut Rng) -> Vec<CorpusMessage> {
     let mut out = Vec::new();
@@ -1062,6 +1078,17 @@ mod tests {
         let small = sizes.iter().filter(|s| **s <= 100_000).count();
         assert!(small > 350, "{small} of 400 up to 100 KB");
         assert!(sizes.iter().any(|s| *s > 100_000));
+    }
+
+    #[test]
+    fn big_messages_are_5_to_25_mb() {
+        let big = big_messages(3, 3, 100);
+        assert_eq!(big, big_messages(3, 3, 100));
+        for message in &big {
+            let len = message.bytes.len();
+            assert!((4_900_000..=25_100_000).contains(&len), "{len}");
+            assert!(message.subject().is_some_and(|s| s.contains("#10")));
+        }
     }
 
     #[test]

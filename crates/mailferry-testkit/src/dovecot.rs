@@ -555,7 +555,7 @@ plugin {{
   sieve = file:~/sieve;active=~/.dovecot.sieve
 }}
 protocol imap {{
-  mail_plugins = $mail_plugins imap_quota
+  mail_plugins = $mail_plugins imap_quota imap_zlib
   # Tests open many sessions as one user from 127.0.0.1 (default 10).
   mail_max_userip_connections = 100
 }}

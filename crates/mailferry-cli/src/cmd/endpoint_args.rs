@@ -23,6 +23,10 @@ pub struct ConnectArgs {
     /// Seconds to wait for the server at each step.
     #[arg(long, default_value_t = 30, value_name = "SECONDS")]
     pub timeout: u64,
+    /// Compress the connection (COMPRESS=DEFLATE) when the server offers it. Trades CPU on
+    /// both ends for fewer bytes: worth it on slow links, slower on fast ones.
+    #[arg(long)]
+    pub compress: bool,
 }
 
 /// How to log in.

@@ -5,17 +5,24 @@ use std::process::ExitCode;
 use clap::Subcommand;
 
 pub mod endpoint_args;
+pub mod migrate;
 pub mod probe;
+pub mod sides;
+pub mod verify;
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
     Probe(probe::ProbeArgs),
+    Migrate(migrate::MigrateArgs),
+    Verify(verify::VerifyArgs),
 }
 
 impl Command {
     pub async fn run(self) -> anyhow::Result<ExitCode> {
         match self {
             Command::Probe(args) => probe::run(args).await,
+            Command::Migrate(args) => migrate::run(args).await,
+            Command::Verify(args) => verify::run(args).await,
         }
     }
 }

@@ -36,6 +36,10 @@ pub struct ProbeArgs {
 struct ProbeReport {
     server: String,
     tls: bool,
+    /// COMPRESS=DEFLATE is active (only tried with `--compress`).
+    compression: bool,
+    #[serde(skip)]
+    compression_asked: bool,
     greeting: String,
     id: Vec<(String, Option<String>)>,
     account: String,
@@ -93,6 +97,13 @@ pub async fn run(args: ProbeArgs) -> anyhow::Result<ExitCode> {
     lap("connect, TLS and greeting", &mut timings);
     session.login(&auth).await.context("cannot log in")?;
     lap("login", &mut timings);
+    if args.connect.compress {
+        session
+            .compress()
+            .await
+            .context("cannot turn on compression")?;
+        lap("compress", &mut timings);
+    }
     let enabled = session
         .enable(&["QRESYNC", "CONDSTORE", "UTF8=ACCEPT"])
         .await
@@ -182,6 +193,8 @@ pub async fn run(args: ProbeArgs) -> anyhow::Result<ExitCode> {
     let report = ProbeReport {
         server: endpoint.addr(),
         tls: session.is_tls(),
+        compression: session.is_compressed(),
+        compression_asked: args.connect.compress,
         greeting: session.greeting().to_string(),
         id,
         account: auth.account().to_string(),
@@ -213,6 +226,11 @@ fn print_text(r: &ProbeReport) {
         r.server,
         if r.tls { "TLS" } else { "NOT encrypted" }
     );
+    if r.compression {
+        println!("compression  DEFLATE");
+    } else if r.compression_asked {
+        println!("compression  off (the server does not offer COMPRESS=DEFLATE or declined)");
+    }
     println!("greeting      {}", r.greeting);
     if !r.id.is_empty() {
         let id: Vec<String> =

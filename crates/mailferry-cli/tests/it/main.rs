@@ -1,4 +1,5 @@
 //! Integration tests of the `mailferry` binary against real servers from mailferry-testkit.
 
 mod common;
+mod migrate;
 mod probe;

@@ -222,3 +222,29 @@ fn failures_are_one_clear_report() {
     let out = mailferry(&["probe", "pop3://x@127.0.0.1"], &env);
     assert_clean_failure(&out, &["imap:// (STARTTLS) or imaps:// (TLS)"]);
 }
+
+#[test]
+fn compress_turns_on_deflate_and_reports_it() {
+    let (server, count) = filled();
+    let url = format!("imap://{USER1}@127.0.0.1:{}", server.imap_port());
+    let env = [("MAILFERRY_PASSWORD", USER1_PASSWORD)];
+    let report = json_of(&mailferry(
+        &["probe", &url, "--insecure", "--compress", "--json"],
+        &env,
+    ));
+    assert_eq!(report["compression"], true);
+    assert_eq!(report["tls"], true);
+    assert_eq!(report["total_messages"].as_u64(), Some(count as u64));
+    assert!(report["total_bytes"].as_u64().unwrap() > 0);
+
+    let out = mailferry(&["probe", &url, "--insecure", "--compress"], &env);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("compression  DEFLATE"),
+        "{}",
+        stdout(&out)
+    );
+
+    let report = json_of(&mailferry(&["probe", &url, "--insecure", "--json"], &env));
+    assert_eq!(report["compression"], false, "compression is opt-in");
+}

@@ -1,3 +1,4 @@
 //! mailferry-imap against real Dovecot from mailferry-testkit.
 
 mod client;
+mod compress;

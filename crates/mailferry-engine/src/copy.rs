@@ -1,0 +1,1187 @@
+//! A run: plan the folders, then copy each folder over a pair of connections, with source
+//! FETCH and target APPEND overlapping.
+//!
+//! Per folder, in order:
+//! 1. Skip it when LIST-STATUS shows the same UIDVALIDITY, UIDNEXT and HIGHESTMODSEQ as the
+//!    checkpoint of the last completed pass: no command at all for an unchanged folder.
+//! 2. EXAMINE the source (with QRESYNC from the checkpoint when the server has it, which
+//!    returns flag changes and expunges in the same round trip), SELECT the target.
+//! 3. Decide per message: already mapped, to copy, or (first pass, or a crashed one) already
+//!    on the target by fingerprint, counted with multiplicity.
+//! 4. Copy in batches: write the batch to the map as *pending*, commit, then APPEND
+//!    (MULTIAPPEND when offered), then record the outcome. A crash between leaves pending
+//!    rows, which the next run looks up on the target before appending again.
+//! 5. Apply flag changes, report (and with `sync_deletes` apply) deletions, save the
+//!    checkpoint.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::io::Write;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use mailferry_imap::response::FolderStatus;
+use mailferry_imap::{
+    mutf7, AppendOutcome, AppendRequest, FetchRange, Folder, MessageMeta, Pool, Resync, Session,
+    SessionOptions, UidSet,
+};
+use mailferry_store::{FolderCheckpoint, MappedMessage, MessageState, Store};
+use tokio::sync::mpsc;
+
+use crate::error::{EngineError, Side};
+use crate::fingerprint::{body_hash, Fingerprint};
+use crate::folder_map::{map_folders, FolderMapping, NamingScheme};
+use crate::options::{Account, CopyOptions};
+use crate::progress::Progress;
+use crate::report::{FolderReport, MessageProblem, Report};
+
+/// A migration of one account: source, target, options, and the id its checkpoints use.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub id: String,
+    pub source: Account,
+    pub target: Account,
+    pub options: CopyOptions,
+}
+
+/// Counted round trips, for tests and reports.
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+pub struct RoundTrips {
+    pub source: u64,
+    pub target: u64,
+}
+
+/// Runs one pass of a job: copies what is missing, applies flag changes, records state.
+pub async fn migrate(
+    job: &Job,
+    store: &Store,
+    progress: Arc<Progress>,
+) -> Result<(Report, RoundTrips), EngineError> {
+    let started = Instant::now();
+    let options = &job.options;
+    let session_options = SessionOptions {
+        timeout: Duration::from_secs(options.timeout_seconds),
+        ..SessionOptions::default()
+    };
+    let source_pool = Arc::new(Pool::new(
+        job.source.endpoint.clone(),
+        job.source.auth.clone(),
+        session_options.clone(),
+        options.per_host_cap,
+    ));
+    let target_pool = Arc::new(Pool::new(
+        job.target.endpoint.clone(),
+        job.target.auth.clone(),
+        session_options,
+        options.per_host_cap,
+    ));
+    let mut report = Report {
+        source: job.source.describe(),
+        target: job.target.describe(),
+        dry_run: options.dry_run,
+        ..Report::default()
+    };
+
+    let (mut source, mut target) = tokio::try_join!(
+        async {
+            source_pool
+                .get()
+                .await
+                .map_err(|source| EngineError::Connect {
+                    side: Side::Source,
+                    source,
+                })
+        },
+        async {
+            target_pool
+                .get()
+                .await
+                .map_err(|source| EngineError::Connect {
+                    side: Side::Target,
+                    source,
+                })
+        },
+    )?;
+    let source_scheme = naming_scheme(&mut source.session)
+        .await
+        .map_err(EngineError::imap(Side::Source))?;
+    let target_scheme = naming_scheme(&mut target.session)
+        .await
+        .map_err(EngineError::imap(Side::Target))?;
+    let source_folders = source
+        .session
+        .list_folders(true)
+        .await
+        .map_err(EngineError::imap(Side::Source))?;
+    let target_folders = target
+        .session
+        .list_folders(false)
+        .await
+        .map_err(EngineError::imap(Side::Target))?;
+    let (subscribed, target_subscribed) = if options.subscriptions {
+        (
+            source
+                .session
+                .subscribed()
+                .await
+                .map_err(EngineError::imap(Side::Source))?,
+            target
+                .session
+                .subscribed()
+                .await
+                .map_err(EngineError::imap(Side::Target))?,
+        )
+    } else {
+        (Vec::new(), Vec::new())
+    };
+
+    let wanted: Vec<Folder> = source_folders
+        .iter()
+        .filter(|f| options.wants_folder(&f.name))
+        .cloned()
+        .collect();
+    let mappings = map_folders(
+        &wanted,
+        &source_scheme,
+        &target_folders,
+        &target_scheme,
+        &options.map,
+    );
+    let status_of = |raw: &[u8]| {
+        source_folders
+            .iter()
+            .find(|f| f.raw_name == raw)
+            .and_then(|f| f.status.clone())
+    };
+
+    let mut work = Vec::new();
+    for mapping in mappings {
+        let status = status_of(&mapping.source_raw);
+        let exists = target_folders
+            .iter()
+            .any(|t| t.raw_name == mapping.target_raw || t.name == mapping.target_name);
+        let mut folder_report = FolderReport {
+            source: mapping.source_name.clone(),
+            target: mapping.target_name.clone(),
+            source_messages: status
+                .as_ref()
+                .and_then(|s| s.messages)
+                .map_or(0, u64::from),
+            source_bytes: status.as_ref().and_then(|s| s.size).unwrap_or(0),
+            notes: mapping.note.clone().into_iter().collect(),
+            ..FolderReport::default()
+        };
+        if !exists {
+            folder_report.notes.push("created on the target".into());
+            if !options.dry_run {
+                if let Err(e) = target
+                    .session
+                    .create(&mapping.target_raw, mapping.special_use)
+                    .await
+                {
+                    folder_report.error =
+                        Some(format!("cannot create the folder on the target: {e}"));
+                }
+            }
+        }
+        if options.subscriptions
+            && subscribed.contains(&mapping.source_raw)
+            && !target_subscribed.contains(&mapping.target_raw)
+            && !options.dry_run
+        {
+            if let Err(e) = target.session.subscribe(&mapping.target_raw).await {
+                folder_report
+                    .notes
+                    .push(format!("subscription not copied: {e}"));
+            }
+        }
+        progress.add_total(folder_report.source_messages, folder_report.source_bytes);
+        work.push((mapping, status, folder_report));
+    }
+    progress
+        .folders_total
+        .fetch_add(work.len() as u64, Ordering::Relaxed);
+    let mut trips = RoundTrips {
+        source: source.session.stats().round_trips,
+        target: target.session.stats().round_trips,
+    };
+    if options.dry_run {
+        report.folders = work.into_iter().map(|(_, _, r)| r).collect();
+        report.seconds = started.elapsed().as_secs_f64();
+        return Ok((report, trips));
+    }
+    source_pool.put(source);
+    target_pool.put(target);
+
+    // Biggest folders first, so the last worker is not left with the largest.
+    work.sort_by_key(|(_, status, _)| {
+        std::cmp::Reverse(status.as_ref().and_then(|s| s.messages).unwrap_or(0))
+    });
+    let queue = Arc::new(Mutex::new(VecDeque::from(work)));
+    let workers = options
+        .connections
+        .max(1)
+        .min(queue.lock().map(|q| q.len()).unwrap_or(1).max(1));
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..workers {
+        let (queue, job, store, progress) =
+            (queue.clone(), job.clone(), store.clone(), progress.clone());
+        let (source_pool, target_pool) = (source_pool.clone(), target_pool.clone());
+        set.spawn(async move {
+            worker(queue, &job, &store, &progress, &source_pool, &target_pool).await
+        });
+    }
+    while let Some(joined) = set.join_next().await {
+        match joined {
+            Ok((reports, worker_trips, problem)) => {
+                report.folders.extend(reports);
+                trips.source += worker_trips.source;
+                trips.target += worker_trips.target;
+                if let Some(problem) = problem {
+                    report.problems.push(problem);
+                }
+            }
+            Err(e) => report
+                .problems
+                .push(format!("a copy worker stopped unexpectedly: {e}")),
+        }
+    }
+    report.folders.sort_by(|a, b| a.source.cmp(&b.source));
+    report.seconds = started.elapsed().as_secs_f64();
+    Ok((report, trips))
+}
+
+type WorkItem = (FolderMapping, Option<FolderStatus>, FolderReport);
+
+async fn worker(
+    queue: Arc<Mutex<VecDeque<WorkItem>>>,
+    job: &Job,
+    store: &Store,
+    progress: &Progress,
+    source_pool: &Pool,
+    target_pool: &Pool,
+) -> (Vec<FolderReport>, RoundTrips, Option<String>) {
+    let mut reports = Vec::new();
+    let mut trips = RoundTrips::default();
+    let mut sessions: Option<(mailferry_imap::Pooled, mailferry_imap::Pooled)> = None;
+    while let Some((mapping, status, mut folder_report)) = next_work(&queue) {
+        if folder_report.error.is_some() {
+            reports.push(folder_report);
+            continue;
+        }
+        if let (Some(cp), Some(st)) = (unchanged_checkpoint(store, job, &mapping).await, &status) {
+            if cp.source_uidvalidity == st.uid_validity.unwrap_or(0)
+                && Some(cp.source_uidnext) == st.uid_next
+                && cp.source_modseq.is_some()
+                && cp.source_modseq == st.highest_modseq
+                && cp.target_folder == String::from_utf8_lossy(&mapping.target_raw)
+            {
+                folder_report.unchanged = true;
+                progress
+                    .done_messages
+                    .fetch_add(folder_report.source_messages, Ordering::Relaxed);
+                progress
+                    .done_bytes
+                    .fetch_add(folder_report.source_bytes, Ordering::Relaxed);
+                progress.folders_done.fetch_add(1, Ordering::Relaxed);
+                reports.push(folder_report);
+                continue;
+            }
+        }
+        // A lost connection is retried on fresh ones, with backoff: the pass is idempotent,
+        // so a retry only does what the failed attempt did not finish.
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let (mut source, mut target) = match sessions.take() {
+                Some(pair) => pair,
+                None => match tokio::try_join!(
+                    async {
+                        source_pool
+                            .get()
+                            .await
+                            .map_err(|source| EngineError::Connect {
+                                side: Side::Source,
+                                source,
+                            })
+                    },
+                    async {
+                        target_pool
+                            .get()
+                            .await
+                            .map_err(|source| EngineError::Connect {
+                                side: Side::Target,
+                                source,
+                            })
+                    },
+                ) {
+                    Ok(pair) => pair,
+                    Err(e) => {
+                        if retryable(&e) && attempt < RETRIES {
+                            backoff(attempt, &mapping, &e).await;
+                            continue;
+                        }
+                        folder_report.error = Some(describe(&e));
+                        break;
+                    }
+                },
+            };
+            let before = (
+                source.session.stats().round_trips,
+                target.session.stats().round_trips,
+            );
+            let result = copy_folder(
+                &mut source.session,
+                &mut target.session,
+                job,
+                store,
+                progress,
+                &mapping,
+                &mut folder_report,
+            )
+            .await;
+            trips.source += source.session.stats().round_trips - before.0;
+            trips.target += target.session.stats().round_trips - before.1;
+            match result {
+                Ok(()) => {
+                    sessions = Some((source, target));
+                    folder_report.error = None;
+                    break;
+                }
+                // The connections' state is unknown after an error: they are dropped.
+                Err(e) if retryable(&e) && attempt < RETRIES => {
+                    backoff(attempt, &mapping, &e).await
+                }
+                Err(e) => {
+                    tracing::warn!(folder = %mapping.source_name, error = %describe(&e), "folder not finished");
+                    folder_report.error = Some(describe(&e));
+                    break;
+                }
+            }
+        }
+        progress.folders_done.fetch_add(1, Ordering::Relaxed);
+        reports.push(folder_report);
+    }
+    if let Some((source, target)) = sessions {
+        source_pool.put(source);
+        target_pool.put(target);
+    }
+    (reports, trips, None)
+}
+
+/// Attempts per folder when connections drop.
+const RETRIES: u32 = 4;
+
+fn next_work(queue: &Mutex<VecDeque<WorkItem>>) -> Option<WorkItem> {
+    queue.lock().ok().and_then(|mut q| q.pop_front())
+}
+
+fn retryable(error: &EngineError) -> bool {
+    error.imap_error().is_some_and(|e| {
+        e.is_connection_lost() || matches!(e, mailferry_imap::ImapError::Connect { .. })
+    })
+}
+
+async fn backoff(attempt: u32, mapping: &FolderMapping, error: &EngineError) {
+    let wait = Duration::from_millis(500 * 2u64.pow(attempt - 1));
+    tracing::warn!(folder = %mapping.source_name, error = %describe(error), retry_in_ms = wait.as_millis() as u64, "connection lost; retrying the folder");
+    tokio::time::sleep(wait).await;
+}
+
+async fn unchanged_checkpoint(
+    store: &Store,
+    job: &Job,
+    mapping: &FolderMapping,
+) -> Option<FolderCheckpoint> {
+    store
+        .folder_checkpoint(&job.id, &folder_key(&mapping.source_raw))
+        .await
+        .ok()
+        .flatten()
+}
+
+/// An error with its causes, on one line, for reports.
+pub fn describe(error: &EngineError) -> String {
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+fn folder_key(raw: &[u8]) -> String {
+    String::from_utf8_lossy(raw).into_owned()
+}
+
+pub(crate) async fn naming_scheme(
+    session: &mut Session,
+) -> Result<NamingScheme, mailferry_imap::ImapError> {
+    let namespaces = session.namespace().await?;
+    let personal = namespaces.and_then(|n| n.personal.into_iter().next());
+    let utf8 = session.utf8_enabled();
+    let (prefix, delimiter) = match personal {
+        Some(ns) => (
+            if utf8 {
+                String::from_utf8_lossy(&ns.prefix).into_owned()
+            } else {
+                mutf7::decode_lenient(&ns.prefix)
+            },
+            ns.delimiter,
+        ),
+        None => (String::new(), None),
+    };
+    let delimiter = match delimiter {
+        Some(d) => Some(d),
+        None => session
+            .list_folders(false)
+            .await?
+            .iter()
+            .find_map(|f| f.delimiter),
+    };
+    Ok(NamingScheme {
+        prefix,
+        delimiter,
+        utf8,
+    })
+}
+
+/// Flags as kept in the map: sorted, `\Recent` left out.
+fn flags_key(flags: &[String]) -> String {
+    let mut flags: Vec<&str> = flags
+        .iter()
+        .map(String::as_str)
+        .filter(|f| !f.eq_ignore_ascii_case("\\Recent"))
+        .collect();
+    flags.sort_unstable();
+    flags.dedup();
+    flags.join(" ")
+}
+
+fn flags_of(key: &str) -> Vec<String> {
+    key.split(' ')
+        .filter(|f| !f.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// Messages to place, flag changes (source UID, flags), and source UIDs gone.
+type SourceChanges = (Vec<MessageMeta>, Vec<(u32, Vec<String>)>, Vec<u32>);
+
+/// What the fetcher hands to the appender.
+enum Fetched {
+    Small(Vec<(MessageMeta, Bytes)>),
+    Big(MessageMeta, tempfile::NamedTempFile),
+}
+
+async fn copy_folder(
+    source: &mut Session,
+    target: &mut Session,
+    job: &Job,
+    store: &Store,
+    progress: &Progress,
+    mapping: &FolderMapping,
+    report: &mut FolderReport,
+) -> Result<(), EngineError> {
+    let options = &job.options;
+    let key = folder_key(&mapping.source_raw);
+    let mut checkpoint = store.folder_checkpoint(&job.id, &key).await?;
+    let resync = checkpoint.as_ref().and_then(|cp| {
+        cp.source_modseq.map(|modseq| Resync {
+            uid_validity: cp.source_uidvalidity,
+            modseq,
+        })
+    });
+    let selected = source
+        .select(&mapping.source_raw, true, resync)
+        .await
+        .map_err(EngineError::imap(Side::Source))?;
+    report.source_messages = u64::from(selected.exists);
+    if let Some(cp) = &checkpoint {
+        if cp.source_uidvalidity != selected.uid_validity {
+            report.notes.push("the source folder's UIDVALIDITY changed: its messages are matched again by fingerprint".into());
+            store.forget_folder(&job.id, &key).await?;
+            checkpoint = None;
+        }
+    }
+    let target_selected = target
+        .select(&mapping.target_raw, false, None)
+        .await
+        .map_err(EngineError::imap(Side::Target))?;
+    if let Some(cp) = &checkpoint {
+        if cp.target_uidvalidity != Some(target_selected.uid_validity) {
+            report.notes.push("the target folder's UIDVALIDITY changed: messages are matched again by fingerprint".into());
+            store.forget_folder(&job.id, &key).await?;
+            checkpoint = None;
+        }
+    }
+    let uid_validity = selected.uid_validity;
+    let mut map: HashMap<u32, MappedMessage> = store
+        .mapped_messages(&job.id, &key, uid_validity)
+        .await?
+        .into_iter()
+        .map(|m| (m.source_uid, m))
+        .collect();
+
+    // What is at the source: everything (first pass, or no QRESYNC), or only what changed.
+    let quick =
+        checkpoint.is_some() && resync.is_some() && source.enabled().iter().any(|c| c == "QRESYNC");
+    let (candidates, flag_changes, vanished): SourceChanges = if quick {
+        let cp = checkpoint.as_ref().expect("quick implies a checkpoint");
+        let mut new: Vec<MessageMeta> = source
+            .fetch_meta(FetchRange::From(cp.source_uidnext.max(1)), None, true)
+            .await
+            .map_err(EngineError::imap(Side::Source))?
+            .into_iter()
+            .filter(|m| m.uid >= cp.source_uidnext)
+            .collect();
+        let retry: Vec<u32> = map
+            .values()
+            .filter(|m| {
+                matches!(m.state, MessageState::Failed | MessageState::Pending)
+                    && m.source_uid < cp.source_uidnext
+            })
+            .map(|m| m.source_uid)
+            .collect();
+        if !retry.is_empty() {
+            let set = UidSet::from_uids(retry);
+            new.extend(
+                source
+                    .fetch_meta(FetchRange::Uids(&set), None, true)
+                    .await
+                    .map_err(EngineError::imap(Side::Source))?,
+            );
+        }
+        let changes = selected
+            .changed
+            .iter()
+            .filter_map(|f| Some((f.uid?, f.flags.clone()?)))
+            .collect();
+        (new, changes, selected.vanished.iter().collect())
+    } else {
+        let all = source
+            .fetch_meta(FetchRange::All, None, false)
+            .await
+            .map_err(EngineError::imap(Side::Source))?;
+        let present: HashSet<u32> = all.iter().map(|m| m.uid).collect();
+        let vanished = map
+            .keys()
+            .copied()
+            .filter(|uid| !present.contains(uid))
+            .collect();
+        let unmapped: Vec<u32> = all
+            .iter()
+            .filter(|m| {
+                map.get(&m.uid).is_none_or(|row| {
+                    matches!(row.state, MessageState::Pending | MessageState::Failed)
+                })
+            })
+            .map(|m| m.uid)
+            .collect();
+        let changes = all
+            .iter()
+            .filter(|m| map.contains_key(&m.uid))
+            .map(|m| (m.uid, m.flags.clone()))
+            .collect();
+        let mut new = Vec::new();
+        if !unmapped.is_empty() {
+            let set = UidSet::from_uids(unmapped);
+            new = source
+                .fetch_meta(FetchRange::Uids(&set), None, true)
+                .await
+                .map_err(EngineError::imap(Side::Source))?;
+        }
+        (new, changes, vanished)
+    };
+
+    // Filters: date window and size limit.
+    let mut to_place = Vec::new();
+    let mut outside_window = 0u64;
+    for meta in candidates {
+        let date = mailferry_imap::datetime::internal_date_to_unix(&meta.internal_date);
+        if options
+            .since
+            .is_some_and(|since| date.is_some_and(|d| d < since))
+            || options
+                .before
+                .is_some_and(|before| date.is_some_and(|d| d >= before))
+        {
+            outside_window += 1;
+            progress.handled(meta.size);
+            continue;
+        }
+        if options.max_message_size.is_some_and(|max| meta.size > max) {
+            report.skipped.push(MessageProblem {
+                uid: meta.uid,
+                size: meta.size,
+                reason: format!(
+                    "larger than the limit of {} bytes",
+                    options.max_message_size.unwrap_or(0)
+                ),
+            });
+            progress.handled(meta.size);
+            continue;
+        }
+        to_place.push(meta);
+    }
+    if outside_window > 0 {
+        report.notes.push(format!(
+            "{outside_window} messages outside the date window were left out"
+        ));
+    }
+
+    // Dedup against the target when it may hold copies we do not know of.
+    let has_pending = map.values().any(|m| m.state == MessageState::Pending);
+    let mut to_copy = Vec::new();
+    if (checkpoint.is_none() || has_pending) && !to_place.is_empty() && target_selected.exists > 0 {
+        let placed = dedup(source, target, &map, to_place, options.chunk_size).await?;
+        let mut rows = Vec::new();
+        for (meta, found) in placed {
+            match found {
+                Some((target_uid, target_flags)) => {
+                    let was_ours = map
+                        .get(&meta.uid)
+                        .is_some_and(|m| m.state == MessageState::Pending);
+                    let row = MappedMessage {
+                        source_uid: meta.uid,
+                        fingerprint: Fingerprint::of(&meta).key(),
+                        state: if was_ours {
+                            MessageState::Copied
+                        } else {
+                            MessageState::Present
+                        },
+                        target_uid: Some(target_uid),
+                        flags: flags_key(&target_flags),
+                        detail: None,
+                    };
+                    if was_ours {
+                        report.copied += 1;
+                        report.copied_bytes += meta.size;
+                        progress.copied(meta.size);
+                    } else {
+                        report.already_present += 1;
+                        progress.handled(meta.size);
+                    }
+                    map.insert(meta.uid, row.clone());
+                    rows.push(row);
+                }
+                None => to_copy.push(meta),
+            }
+        }
+        store
+            .record_messages(&job.id, &key, uid_validity, &rows)
+            .await?;
+    } else {
+        to_copy = to_place;
+    }
+
+    copy_messages(
+        source,
+        target,
+        job,
+        store,
+        progress,
+        mapping,
+        uid_validity,
+        to_copy,
+        &mut map,
+        report,
+    )
+    .await?;
+    apply_flags(
+        target,
+        job,
+        store,
+        &key,
+        uid_validity,
+        &flag_changes,
+        &mut map,
+        report,
+    )
+    .await?;
+    apply_deletions(
+        target,
+        job,
+        store,
+        &key,
+        uid_validity,
+        &vanished,
+        &map,
+        report,
+    )
+    .await?;
+
+    store
+        .save_folder_checkpoint(
+            &job.id,
+            &FolderCheckpoint {
+                source_folder: key,
+                source_uidvalidity: uid_validity,
+                target_folder: folder_key(&mapping.target_raw),
+                target_uidvalidity: Some(target_selected.uid_validity),
+                source_uidnext: selected.uid_next.unwrap_or(1),
+                source_modseq: selected.highest_modseq,
+            },
+        )
+        .await?;
+    Ok(())
+}
+
+/// Pairs source messages with target messages not yet claimed, by fingerprint, one for
+/// one (multiplicity counts); where there is no Message-ID the bodies' hashes decide.
+async fn dedup(
+    source: &mut Session,
+    target: &mut Session,
+    map: &HashMap<u32, MappedMessage>,
+    candidates: Vec<MessageMeta>,
+    chunk: u64,
+) -> Result<Vec<(MessageMeta, Option<(u32, Vec<String>)>)>, EngineError> {
+    let target_metas = target
+        .fetch_meta(FetchRange::All, None, true)
+        .await
+        .map_err(EngineError::imap(Side::Target))?;
+    let claimed: HashSet<u32> = map
+        .values()
+        .filter(|m| matches!(m.state, MessageState::Copied | MessageState::Present))
+        .filter_map(|m| m.target_uid)
+        .collect();
+    let mut available: HashMap<Fingerprint, VecDeque<&MessageMeta>> = HashMap::new();
+    for meta in target_metas.iter().filter(|m| !claimed.contains(&m.uid)) {
+        available
+            .entry(Fingerprint::of(meta))
+            .or_default()
+            .push_back(meta);
+    }
+    // Messages without a Message-ID: compare bodies of the candidates.
+    let ambiguous: Vec<u32> = candidates
+        .iter()
+        .filter(|m| {
+            Fingerprint::of(m).message_id.is_none() && available.contains_key(&Fingerprint::of(m))
+        })
+        .map(|m| m.uid)
+        .collect();
+    let (source_hashes, target_hashes) = if ambiguous.is_empty() {
+        (HashMap::new(), HashMap::new())
+    } else {
+        let target_uids: Vec<u32> = candidates
+            .iter()
+            .filter(|m| ambiguous.contains(&m.uid))
+            .flat_map(|m| {
+                available
+                    .get(&Fingerprint::of(m))
+                    .into_iter()
+                    .flatten()
+                    .map(|t| t.uid)
+            })
+            .collect();
+        let sizes = |metas: &[MessageMeta]| {
+            metas
+                .iter()
+                .map(|m| (m.uid, m.size))
+                .collect::<HashMap<_, _>>()
+        };
+        (
+            hash_bodies(source, &ambiguous, &sizes(&candidates), chunk)
+                .await
+                .map_err(EngineError::imap(Side::Source))?,
+            hash_bodies(target, &target_uids, &sizes(&target_metas), chunk)
+                .await
+                .map_err(EngineError::imap(Side::Target))?,
+        )
+    };
+    let mut out = Vec::with_capacity(candidates.len());
+    // Pending ones first: they were ours, and should claim their own copy.
+    let mut ordered = candidates;
+    ordered.sort_by_key(|m| {
+        (
+            map.get(&m.uid)
+                .is_none_or(|r| r.state != MessageState::Pending),
+            m.uid,
+        )
+    });
+    for meta in ordered {
+        let fingerprint = Fingerprint::of(&meta);
+        let found = available.get_mut(&fingerprint).and_then(|queue| {
+            let position = match source_hashes.get(&meta.uid) {
+                Some(hash) => queue
+                    .iter()
+                    .position(|t| target_hashes.get(&t.uid) == Some(hash))?,
+                None if fingerprint.message_id.is_none() => return None,
+                None => 0,
+            };
+            queue.remove(position)
+        });
+        let found = found.map(|t| (t.uid, t.flags.clone()));
+        out.push((meta, found));
+    }
+    Ok(out)
+}
+
+/// SHA-256 of the bodies of `uids` in the selected folder.
+async fn hash_bodies(
+    session: &mut Session,
+    uids: &[u32],
+    sizes: &HashMap<u32, u64>,
+    chunk: u64,
+) -> Result<HashMap<u32, [u8; 32]>, mailferry_imap::ImapError> {
+    let mut out = HashMap::new();
+    let (small, big): (Vec<u32>, Vec<u32>) = uids
+        .iter()
+        .partition(|uid| sizes.get(uid).copied().unwrap_or(0) <= chunk);
+    for part in small.chunks(100) {
+        let tag = session
+            .start_fetch_bodies(&UidSet::from_uids(part.iter().copied()))
+            .await?;
+        while let Some(fetch) = session.next_fetch(&tag).await? {
+            if let (Some(uid), Some(data)) =
+                (fetch.uid, fetch.section("").and_then(|s| s.data.clone()))
+            {
+                out.insert(uid, body_hash(&data));
+            }
+        }
+    }
+    for uid in big {
+        let hasher = session
+            .fetch_body_partial(uid, sizes.get(&uid).copied(), chunk, HashWriter::default())
+            .await?;
+        out.insert(uid, hasher.finish());
+    }
+    Ok(out)
+}
+
+#[derive(Default)]
+pub(crate) struct HashWriter(sha2::Sha256);
+
+impl HashWriter {
+    pub(crate) fn finish(self) -> [u8; 32] {
+        use sha2::Digest;
+        self.0.finalize().into()
+    }
+}
+
+impl Write for HashWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        use sha2::Digest;
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn copy_messages(
+    source: &mut Session,
+    target: &mut Session,
+    job: &Job,
+    store: &Store,
+    progress: &Progress,
+    mapping: &FolderMapping,
+    uid_validity: u32,
+    to_copy: Vec<MessageMeta>,
+    map: &mut HashMap<u32, MappedMessage>,
+    report: &mut FolderReport,
+) -> Result<(), EngineError> {
+    if to_copy.is_empty() {
+        return Ok(());
+    }
+    let options = &job.options;
+    let key = folder_key(&mapping.source_raw);
+    let (sender, mut receiver) = mpsc::channel::<Fetched>(2);
+    let spool = options.spool_dir.clone();
+
+    let fetcher = async move {
+        let mut batch: Vec<MessageMeta> = Vec::new();
+        let mut batch_bytes = 0u64;
+        let mut pending = to_copy.into_iter().peekable();
+        loop {
+            let next = pending.next();
+            let flush = match &next {
+                None => true,
+                Some(meta) => {
+                    meta.size > options.chunk_size
+                        || batch.len() >= options.batch_messages
+                        || batch_bytes + meta.size > options.batch_bytes
+                }
+            };
+            if flush && !batch.is_empty() {
+                let set = UidSet::from_uids(batch.iter().map(|m| m.uid));
+                let tag = source
+                    .start_fetch_bodies(&set)
+                    .await
+                    .map_err(EngineError::imap(Side::Source))?;
+                let mut bodies: HashMap<u32, Bytes> = HashMap::new();
+                while let Some(fetch) = source
+                    .next_fetch(&tag)
+                    .await
+                    .map_err(EngineError::imap(Side::Source))?
+                {
+                    if let (Some(uid), Some(data)) =
+                        (fetch.uid, fetch.section("").and_then(|s| s.data.clone()))
+                    {
+                        bodies.insert(uid, data);
+                    }
+                }
+                let items: Vec<(MessageMeta, Bytes)> = batch
+                    .drain(..)
+                    .filter_map(|meta| bodies.remove(&meta.uid).map(|body| (meta, body)))
+                    .collect();
+                batch_bytes = 0;
+                if sender.send(Fetched::Small(items)).await.is_err() {
+                    return Ok(());
+                }
+            }
+            let Some(meta) = next else { break };
+            if meta.size > options.chunk_size {
+                let file = match &spool {
+                    Some(dir) => tempfile::NamedTempFile::new_in(dir),
+                    None => tempfile::NamedTempFile::new(),
+                }
+                .map_err(EngineError::Spool)?;
+                let writer = std::io::BufWriter::with_capacity(
+                    256 * 1024,
+                    file.reopen().map_err(EngineError::Spool)?,
+                );
+                let mut writer = source
+                    .fetch_body_partial(meta.uid, Some(meta.size), options.chunk_size, writer)
+                    .await
+                    .map_err(EngineError::imap(Side::Source))?;
+                writer.flush().map_err(EngineError::Spool)?;
+                if sender.send(Fetched::Big(meta, file)).await.is_err() {
+                    return Ok(());
+                }
+            } else {
+                batch_bytes += meta.size;
+                batch.push(meta);
+            }
+        }
+        Ok::<(), EngineError>(())
+    };
+
+    let appender = async {
+        let multiappend = target.capabilities().has("MULTIAPPEND");
+        while let Some(fetched) = receiver.recv().await {
+            match fetched {
+                Fetched::Small(items) => {
+                    if items.is_empty() {
+                        continue;
+                    }
+                    let pending: Vec<MappedMessage> =
+                        items.iter().map(|(meta, _)| pending_row(meta)).collect();
+                    store
+                        .record_messages(&job.id, &key, uid_validity, &pending)
+                        .await?;
+                    let requests: Vec<AppendRequest> = items
+                        .iter()
+                        .map(|(meta, body)| AppendRequest {
+                            flags: &meta.flags,
+                            internal_date: Some(&meta.internal_date),
+                            data: body,
+                        })
+                        .collect();
+                    let outcomes: Vec<AppendOutcome> = if multiappend && requests.len() > 1 {
+                        match target
+                            .multiappend(&mapping.target_raw, &requests)
+                            .await
+                            .map_err(EngineError::imap(Side::Target))?
+                        {
+                            Ok(landed) if landed.len() == requests.len() => {
+                                landed.into_iter().map(|a| Ok(Some(a))).collect()
+                            }
+                            Ok(_) => requests.iter().map(|_| Ok(None)).collect(),
+                            // All or none: one message was refused; find out which, one by one.
+                            Err(_) => target
+                                .append_many(&mapping.target_raw, &requests, 16)
+                                .await
+                                .map_err(EngineError::imap(Side::Target))?,
+                        }
+                    } else {
+                        target
+                            .append_many(&mapping.target_raw, &requests, 16)
+                            .await
+                            .map_err(EngineError::imap(Side::Target))?
+                    };
+                    let rows: Vec<MappedMessage> = items
+                        .iter()
+                        .zip(outcomes)
+                        .map(|((meta, _), outcome)| settle(meta, outcome, progress, report))
+                        .collect();
+                    store
+                        .record_messages(&job.id, &key, uid_validity, &rows)
+                        .await?;
+                    for row in rows {
+                        map.insert(row.source_uid, row);
+                    }
+                }
+                Fetched::Big(meta, file) => {
+                    store
+                        .record_messages(&job.id, &key, uid_validity, &[pending_row(&meta)])
+                        .await?;
+                    let size = file.as_file().metadata().map_err(EngineError::Spool)?.len();
+                    let reader =
+                        tokio::fs::File::from_std(file.reopen().map_err(EngineError::Spool)?);
+                    let reader = tokio::io::BufReader::with_capacity(256 * 1024, reader);
+                    let outcome = target
+                        .append_stream(
+                            &mapping.target_raw,
+                            &meta.flags,
+                            Some(&meta.internal_date),
+                            size,
+                            reader,
+                        )
+                        .await
+                        .map_err(EngineError::imap(Side::Target))?;
+                    let row = settle(&meta, outcome, progress, report);
+                    store
+                        .record_messages(&job.id, &key, uid_validity, std::slice::from_ref(&row))
+                        .await?;
+                    map.insert(row.source_uid, row);
+                }
+            }
+        }
+        Ok::<(), EngineError>(())
+    };
+    let (fetched, appended) = tokio::join!(fetcher, appender);
+    appended?;
+    fetched
+}
+
+fn pending_row(meta: &MessageMeta) -> MappedMessage {
+    MappedMessage {
+        source_uid: meta.uid,
+        fingerprint: Fingerprint::of(meta).key(),
+        state: MessageState::Pending,
+        target_uid: None,
+        flags: flags_key(&meta.flags),
+        detail: None,
+    }
+}
+
+fn settle(
+    meta: &MessageMeta,
+    outcome: AppendOutcome,
+    progress: &Progress,
+    report: &mut FolderReport,
+) -> MappedMessage {
+    let mut row = pending_row(meta);
+    match outcome {
+        Ok(landed) => {
+            row.state = MessageState::Copied;
+            row.target_uid = landed.map(|a| a.uid);
+            report.copied += 1;
+            report.copied_bytes += meta.size;
+            progress.copied(meta.size);
+        }
+        Err(status) => {
+            row.state = MessageState::Failed;
+            row.detail = Some(status.said());
+            report.failed.push(MessageProblem {
+                uid: meta.uid,
+                size: meta.size,
+                reason: format!("the target refused it: {}", status.said()),
+            });
+            progress.failed(meta.size);
+        }
+    }
+    row
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn apply_flags(
+    target: &mut Session,
+    job: &Job,
+    store: &Store,
+    key: &str,
+    uid_validity: u32,
+    changes: &[(u32, Vec<String>)],
+    map: &mut HashMap<u32, MappedMessage>,
+    report: &mut FolderReport,
+) -> Result<(), EngineError> {
+    let mut by_flags: HashMap<String, Vec<u32>> = HashMap::new();
+    let mut updated = Vec::new();
+    for (uid, flags) in changes {
+        let Some(row) = map.get_mut(uid) else {
+            continue;
+        };
+        if !matches!(row.state, MessageState::Copied | MessageState::Present) {
+            continue;
+        }
+        let wanted = flags_key(flags);
+        if wanted == row.flags {
+            continue;
+        }
+        let Some(target_uid) = row.target_uid else {
+            report.notes.push(format!("flags of UID {uid} not updated: the target did not say where the message landed (no UIDPLUS)"));
+            continue;
+        };
+        by_flags.entry(wanted.clone()).or_default().push(target_uid);
+        row.flags = wanted;
+        updated.push(row.clone());
+    }
+    for (flags, uids) in by_flags {
+        let set = UidSet::from_uids(uids.iter().copied());
+        target
+            .uid_store(&set, "FLAGS.SILENT", &flags_of(&flags))
+            .await
+            .map_err(EngineError::imap(Side::Target))?;
+        report.flags_updated += uids.len() as u64;
+    }
+    store
+        .record_messages(&job.id, key, uid_validity, &updated)
+        .await?;
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn apply_deletions(
+    target: &mut Session,
+    job: &Job,
+    store: &Store,
+    key: &str,
+    uid_validity: u32,
+    vanished: &[u32],
+    map: &HashMap<u32, MappedMessage>,
+    report: &mut FolderReport,
+) -> Result<(), EngineError> {
+    let gone: Vec<u32> = vanished
+        .iter()
+        .copied()
+        .filter(|uid| map.contains_key(uid))
+        .collect();
+    if gone.is_empty() {
+        return Ok(());
+    }
+    report.deleted_at_source += gone.len() as u64;
+    if job.options.sync_deletes {
+        let targets: Vec<u32> = gone
+            .iter()
+            .filter_map(|uid| map.get(uid).and_then(|m| m.target_uid))
+            .collect();
+        if !targets.is_empty() {
+            if !target.capabilities().has("UIDPLUS") {
+                report.notes.push("deletions not applied: the target lacks UIDPLUS (UID EXPUNGE), and a plain EXPUNGE could remove other messages".into());
+            } else {
+                let set = UidSet::from_uids(targets.iter().copied());
+                target
+                    .uid_store(&set, "+FLAGS.SILENT", &["\\Deleted".to_string()])
+                    .await
+                    .map_err(EngineError::imap(Side::Target))?;
+                target
+                    .run_ok("UID EXPUNGE", format!("UID EXPUNGE {set}\r\n").as_bytes())
+                    .await
+                    .map_err(EngineError::imap(Side::Target))?;
+                report.deleted_on_target += targets.len() as u64;
+            }
+        }
+    } else {
+        report.notes.push(format!("{} messages were deleted at the source and kept on the target (use --sync-deletes to delete them there too)", gone.len()));
+    }
+    store
+        .delete_messages(&job.id, key, uid_validity, &gone)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,55 @@
+//! Errors of a run, naming the side.
+
+use std::fmt;
+
+use mailferry_imap::ImapError;
+use mailferry_store::StoreError;
+
+/// Which server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum Side {
+    Source,
+    Target,
+}
+
+impl fmt::Display for Side {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Side::Source => "source",
+            Side::Target => "target",
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("cannot connect to the {side} server")]
+    Connect {
+        side: Side,
+        #[source]
+        source: ImapError,
+    },
+    #[error("the {side} server failed")]
+    Imap {
+        side: Side,
+        #[source]
+        source: ImapError,
+    },
+    #[error("the state database failed")]
+    Store(#[from] StoreError),
+    #[error("cannot spool a big message to disk")]
+    Spool(#[source] std::io::Error),
+}
+
+impl EngineError {
+    pub fn imap(side: Side) -> impl FnOnce(ImapError) -> EngineError {
+        move |source| EngineError::Imap { side, source }
+    }
+    /// The IMAP error underneath, for hints.
+    pub fn imap_error(&self) -> Option<&ImapError> {
+        match self {
+            EngineError::Connect { source, .. } | EngineError::Imap { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}

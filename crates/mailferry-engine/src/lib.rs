@@ -1,0 +1,29 @@
+//! mailferry's copy engine: one account from a source to a target, exactly and repeatably.
+//!
+//! # Layout
+//! - [`copy`]: a run ([`copy::migrate`]): plan, then per folder dedup, copy, flags, deletions,
+//!   with checkpoints in [`mailferry_store`] written ahead of every APPEND.
+//! - [`verify`]: an independent comparison of source and target, no state involved.
+//! - [`folder_map`]: which target folder each source folder goes to.
+//! - [`fingerprint`]: how a message is recognised on the other side.
+//! - [`options`], [`report`], [`progress`], [`error`]: what is asked, what happened, how far.
+//!
+//! # Contract
+//! The source is only read: EXAMINE, BODY.PEEK. Nothing is appended twice: a message is
+//! recorded as pending before its APPEND and confirmed after; a pending one is looked up on
+//! the target before it is sent again.
+
+pub mod copy;
+pub mod error;
+pub mod fingerprint;
+pub mod folder_map;
+pub mod options;
+pub mod progress;
+pub mod report;
+pub mod verify;
+
+pub use copy::{migrate, Job, RoundTrips};
+pub use error::{EngineError, Side};
+pub use options::{Account, CopyOptions};
+pub use progress::{Progress, ProgressSnapshot};
+pub use report::{FolderReport, MessageProblem, Outcome, Report};

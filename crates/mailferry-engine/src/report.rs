@@ -1,0 +1,87 @@
+//! What a run did, per folder, in words an admin can act on; serialised for `--report`.
+
+use serde::Serialize;
+
+/// The whole run.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Report {
+    pub source: String,
+    pub target: String,
+    pub dry_run: bool,
+    pub folders: Vec<FolderReport>,
+    /// Problems not tied to one folder.
+    pub problems: Vec<String>,
+    pub seconds: f64,
+}
+
+/// One source folder.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct FolderReport {
+    pub source: String,
+    pub target: String,
+    /// Messages in the source folder at the start of the pass.
+    pub source_messages: u64,
+    pub source_bytes: u64,
+    pub copied: u64,
+    pub copied_bytes: u64,
+    pub already_present: u64,
+    pub flags_updated: u64,
+    pub deleted_at_source: u64,
+    pub deleted_on_target: u64,
+    pub skipped: Vec<MessageProblem>,
+    pub failed: Vec<MessageProblem>,
+    /// Name changes and other remarks.
+    pub notes: Vec<String>,
+    /// The folder could not be processed at all.
+    pub error: Option<String>,
+    /// Whether nothing needed doing (a delta pass with no change).
+    pub unchanged: bool,
+}
+
+/// A message that was skipped or failed, with the reason.
+#[derive(Debug, Clone, Serialize)]
+pub struct MessageProblem {
+    pub uid: u32,
+    pub size: u64,
+    pub reason: String,
+}
+
+impl Report {
+    pub fn copied(&self) -> u64 {
+        self.folders.iter().map(|f| f.copied).sum()
+    }
+    pub fn already_present(&self) -> u64 {
+        self.folders.iter().map(|f| f.already_present).sum()
+    }
+    pub fn failed(&self) -> u64 {
+        self.folders.iter().map(|f| f.failed.len() as u64).sum()
+    }
+    pub fn skipped(&self) -> u64 {
+        self.folders.iter().map(|f| f.skipped.len() as u64).sum()
+    }
+    /// Everything copied that should be, nothing failed.
+    pub fn outcome(&self) -> Outcome {
+        if !self.problems.is_empty() || self.folders.iter().any(|f| f.error.is_some()) {
+            if self.copied() > 0 || self.already_present() > 0 {
+                Outcome::Partial
+            } else {
+                Outcome::Failed
+            }
+        } else if self.failed() > 0 || self.skipped() > 0 {
+            Outcome::Partial
+        } else {
+            Outcome::Complete
+        }
+    }
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Outcome {
+    /// Every message is on the target.
+    Complete,
+    /// Some messages or folders were skipped or failed; the rest is on the target.
+    Partial,
+    /// Nothing could be done.
+    Failed,
+}

@@ -1,0 +1,197 @@
+//! mailferry's store: one schema on an embedded SQLite file or a shared PostgreSQL, through
+//! sqlx's `Any` driver with the same queries (`$1` placeholders work on both).
+//!
+//! # Layout
+//! - [`Store`]: opening, and the versioned schema migrations in `migrations/{sqlite,postgres}`.
+//! - [`checkpoint`]: the copy engine's checkpoints: folders and the source→target message map.
+//!
+//! # Contract
+//! Every write that the engine relies on to avoid a duplicate is committed before the
+//! action it protects (an APPEND) is sent; see [`checkpoint`].
+
+pub mod checkpoint;
+
+use std::path::Path;
+use std::str::FromStr;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::AnyPool;
+
+pub use checkpoint::{FolderCheckpoint, MappedMessage, MessageState};
+
+/// What can go wrong with the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open the database `{location}`")]
+    Open {
+        location: String,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("cannot create the state directory `{path}`")]
+    Directory {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("upgrading the database schema to version {version} failed")]
+    Migrate {
+        version: u32,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("the database is at schema version {found}, newer than this mailferry ({known}): upgrade mailferry")]
+    TooNew { found: i64, known: u32 },
+    #[error("database query failed")]
+    Query(#[from] sqlx::Error),
+}
+
+/// Which database is behind the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+struct Migration {
+    version: u32,
+    sqlite: &'static str,
+    postgres: &'static str,
+}
+
+const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    sqlite: include_str!("../migrations/sqlite/0001_checkpoints.sql"),
+    postgres: include_str!("../migrations/postgres/0001_checkpoints.sql"),
+}];
+
+/// A connection pool with the schema up to date.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+impl Store {
+    /// Opens (creating it if needed) an SQLite file, in WAL mode. `synchronous=NORMAL`: a
+    /// commit survives the process being killed, which is what resumption needs; a power
+    /// loss may lose the last commits, which then resume by looking at the target.
+    pub async fn open_sqlite(path: &Path) -> Result<Self, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::Directory {
+                path: dir.display().to_string(),
+                source,
+            })?;
+        }
+        let url = format!("sqlite://{}?mode=rwc", path.display());
+        Self::connect(&url).await
+    }
+
+    /// Connects to `sqlite://...` or `postgres://...`.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("postgres") {
+            Backend::Postgres
+        } else {
+            Backend::Sqlite
+        };
+        let location = redact(url);
+        let options = AnyConnectOptions::from_str(url).map_err(|source| StoreError::Open {
+            location: location.clone(),
+            source,
+        })?;
+        let mut pool_options =
+            AnyPoolOptions::new().max_connections(if backend == Backend::Sqlite { 4 } else { 16 });
+        if backend == Backend::Sqlite {
+            pool_options = pool_options.after_connect(|conn, _| {
+                Box::pin(async move {
+                    use sqlx::Executor;
+                    conn.execute("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON;").await?;
+                    Ok(())
+                })
+            });
+        }
+        let pool = pool_options
+            .connect_with(options)
+            .await
+            .map_err(|source| StoreError::Open { location, source })?;
+        let store = Self { pool, backend };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        use sqlx::Executor;
+        self.pool
+            .execute("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)")
+            .await?;
+        let current: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM schema_version")
+            .fetch_one(&self.pool)
+            .await?;
+        let current = current.unwrap_or(0);
+        let known = MIGRATIONS.last().map_or(0, |m| m.version);
+        if current > i64::from(known) {
+            return Err(StoreError::TooNew {
+                found: current,
+                known,
+            });
+        }
+        for migration in MIGRATIONS.iter().filter(|m| i64::from(m.version) > current) {
+            let sql = match self.backend {
+                Backend::Sqlite => migration.sqlite,
+                Backend::Postgres => migration.postgres,
+            };
+            let fail = |source| StoreError::Migrate {
+                version: migration.version,
+                source,
+            };
+            let mut tx = self.pool.begin().await.map_err(fail)?;
+            for statement in statements(sql) {
+                tx.execute(statement.as_str()).await.map_err(fail)?;
+            }
+            sqlx::query("INSERT INTO schema_version (version) VALUES ($1)")
+                .bind(i64::from(migration.version))
+                .execute(&mut *tx)
+                .await
+                .map_err(fail)?;
+            tx.commit().await.map_err(fail)?;
+            tracing::info!(version = migration.version, "database schema upgraded");
+        }
+        Ok(())
+    }
+}
+
+/// The statements of a migration file: `--` comments removed, split at `;`.
+fn statements(sql: &str) -> Vec<String> {
+    let without_comments: String = sql
+        .lines()
+        .map(|line| line.split_once("--").map_or(line, |(code, _)| code))
+        .collect::<Vec<_>>()
+        .join("\n");
+    without_comments
+        .split(';')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// A database URL without its password, for messages.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{}://{}:***@{}", &url[..scheme_end], user, &url[at + 1..])
+        }
+        _ => url.to_string(),
+    }
+}

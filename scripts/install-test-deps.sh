@@ -54,6 +54,14 @@ if ! id vmail >/dev/null 2>&1; then
   installed+=("user:vmail")
 fi
 
+for component in rustfmt clippy; do
+  if ! cargo "${component/rustfmt/fmt}" --version >/dev/null 2>&1 && command -v rustup >/dev/null; then
+    echo "install-test-deps: adding the rustup component $component"
+    rustup component add "$component"
+    installed+=("$component")
+  fi
+done
+
 if ! cargo nextest --version >/dev/null 2>&1; then
   echo "install-test-deps: installing cargo-nextest"
   cargo install cargo-nextest --locked

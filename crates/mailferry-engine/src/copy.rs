@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use mailferry_imap::response::FolderStatus;
+use mailferry_imap::response::{Code, FolderStatus, Status};
 use mailferry_imap::{
     mutf7, AppendOutcome, AppendRequest, FetchRange, Folder, MessageMeta, Pool, Resync, Session,
     SessionOptions, UidSet,
@@ -379,13 +379,25 @@ fn next_work(queue: &Mutex<VecDeque<WorkItem>>) -> Option<WorkItem> {
 
 fn retryable(error: &EngineError) -> bool {
     error.imap_error().is_some_and(|e| {
-        e.is_connection_lost() || matches!(e, mailferry_imap::ImapError::Connect { .. })
+        e.is_connection_lost()
+            || matches!(e, mailferry_imap::ImapError::Connect { .. })
+            || matches!(e, mailferry_imap::ImapError::Command { status, .. } if throttled(status))
     })
+}
+
+/// Whether a server's NO means "not now": rate limits and temporary unavailability
+/// (RFC 5530 LIMIT and UNAVAILABLE, Gmail's THROTTLED, Exchange's "Server Unavailable").
+pub(crate) fn throttled(status: &Status) -> bool {
+    let text = status.text.to_ascii_lowercase();
+    matches!(status.code, Some(Code::Limit) | Some(Code::Unavailable))
+        || matches!(&status.code, Some(Code::Other { name, .. }) if name == "THROTTLED" || name == "INUSE")
+        || text.contains("server unavailable")
+        || text.contains("throttl")
 }
 
 async fn backoff(attempt: u32, mapping: &FolderMapping, error: &EngineError) {
     let wait = Duration::from_millis(500 * 2u64.pow(attempt - 1));
-    tracing::warn!(folder = %mapping.source_name, error = %describe(error), retry_in_ms = wait.as_millis() as u64, "connection lost; retrying the folder");
+    tracing::warn!(folder = %mapping.source_name, error = %describe(error), retry_in_ms = wait.as_millis() as u64, "connection lost or server busy; retrying the folder");
     tokio::time::sleep(wait).await;
 }
 
@@ -983,28 +995,8 @@ async fn copy_messages(
                             data: body,
                         })
                         .collect();
-                    let outcomes: Vec<AppendOutcome> = if multiappend && requests.len() > 1 {
-                        match target
-                            .multiappend(&mapping.target_raw, &requests)
-                            .await
-                            .map_err(EngineError::imap(Side::Target))?
-                        {
-                            Ok(landed) if landed.len() == requests.len() => {
-                                landed.into_iter().map(|a| Ok(Some(a))).collect()
-                            }
-                            Ok(_) => requests.iter().map(|_| Ok(None)).collect(),
-                            // All or none: one message was refused; find out which, one by one.
-                            Err(_) => target
-                                .append_many(&mapping.target_raw, &requests, 16)
-                                .await
-                                .map_err(EngineError::imap(Side::Target))?,
-                        }
-                    } else {
-                        target
-                            .append_many(&mapping.target_raw, &requests, 16)
-                            .await
-                            .map_err(EngineError::imap(Side::Target))?
-                    };
+                    let outcomes =
+                        append_batch(target, &mapping.target_raw, &requests, multiappend).await?;
                     let rows: Vec<MappedMessage> = items
                         .iter()
                         .zip(outcomes)
@@ -1048,6 +1040,65 @@ async fn copy_messages(
     let (fetched, appended) = tokio::join!(fetcher, appender);
     appended?;
     fetched
+}
+
+/// Appends a batch: MULTIAPPEND when offered (all or none; on a refusal, one by one to learn
+/// which message it was), else pipelined APPENDs. Messages refused as throttled are sent
+/// again after a pause, a few times, before they count as failed.
+async fn append_batch(
+    target: &mut Session,
+    folder: &[u8],
+    requests: &[AppendRequest<'_>],
+    multiappend: bool,
+) -> Result<Vec<AppendOutcome>, EngineError> {
+    let mut outcomes: Vec<AppendOutcome> = if multiappend && requests.len() > 1 {
+        match target
+            .multiappend(folder, requests)
+            .await
+            .map_err(EngineError::imap(Side::Target))?
+        {
+            Ok(landed) if landed.len() == requests.len() => {
+                landed.into_iter().map(|a| Ok(Some(a))).collect()
+            }
+            Ok(_) => requests.iter().map(|_| Ok(None)).collect(),
+            Err(_) => target
+                .append_many(folder, requests, 16)
+                .await
+                .map_err(EngineError::imap(Side::Target))?,
+        }
+    } else {
+        target
+            .append_many(folder, requests, 16)
+            .await
+            .map_err(EngineError::imap(Side::Target))?
+    };
+    for attempt in 1..RETRIES {
+        let again: Vec<usize> = outcomes
+            .iter()
+            .enumerate()
+            .filter(|(_, o)| matches!(o, Err(status) if throttled(status)))
+            .map(|(i, _)| i)
+            .collect();
+        if again.is_empty() {
+            break;
+        }
+        let wait = Duration::from_millis(500 * 2u64.pow(attempt - 1));
+        tracing::warn!(
+            messages = again.len(),
+            retry_in_ms = wait.as_millis() as u64,
+            "the target is throttling; pausing"
+        );
+        tokio::time::sleep(wait).await;
+        let retry: Vec<AppendRequest> = again.iter().map(|&i| requests[i]).collect();
+        let retried = target
+            .append_many(folder, &retry, 16)
+            .await
+            .map_err(EngineError::imap(Side::Target))?;
+        for (i, outcome) in again.into_iter().zip(retried) {
+            outcomes[i] = outcome;
+        }
+    }
+    Ok(outcomes)
 }
 
 fn pending_row(meta: &MessageMeta) -> MappedMessage {
@@ -1184,4 +1235,51 @@ async fn apply_deletions(
         .delete_messages(&job.id, key, uid_validity, &gone)
         .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mailferry_imap::response::StatusKind;
+
+    fn no(code: Option<Code>, text: &str) -> Status {
+        Status {
+            kind: StatusKind::No,
+            code,
+            text: text.into(),
+        }
+    }
+
+    #[test]
+    fn throttling_answers_are_told_apart_from_refusals() {
+        assert!(throttled(&no(Some(Code::Limit), "Too many commands")));
+        assert!(throttled(&no(Some(Code::Unavailable), "Try again")));
+        assert!(throttled(&no(
+            Some(Code::Other {
+                name: "THROTTLED".into(),
+                args: String::new()
+            }),
+            "Slow down"
+        )));
+        assert!(throttled(&no(None, "Server Unavailable. 15")));
+        assert!(!throttled(&no(Some(Code::OverQuota), "Quota exceeded")));
+        assert!(!throttled(&no(Some(Code::TooBig), "Message too large")));
+        assert!(!throttled(&no(None, "Invalid message")));
+    }
+
+    #[test]
+    fn flags_are_kept_sorted_without_recent() {
+        let key = flags_key(&[
+            "\\Seen".into(),
+            "$Forwarded".into(),
+            "\\Recent".into(),
+            "\\Seen".into(),
+        ]);
+        assert_eq!(key, "$Forwarded \\Seen");
+        assert_eq!(
+            flags_of(&key),
+            vec!["$Forwarded".to_string(), "\\Seen".to_string()]
+        );
+        assert_eq!(flags_of(""), Vec::<String>::new());
+    }
 }

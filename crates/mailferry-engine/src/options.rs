@@ -51,6 +51,8 @@ pub struct CopyOptions {
     pub spool_dir: Option<PathBuf>,
     /// Seconds to wait for a server at each step.
     pub timeout_seconds: u64,
+    /// Cap on bytes per second read from the source, across all connections of the run.
+    pub max_bandwidth: Option<u64>,
 }
 
 impl Default for CopyOptions {
@@ -72,6 +74,7 @@ impl Default for CopyOptions {
             batch_bytes: 8 * 1024 * 1024,
             spool_dir: None,
             timeout_seconds: 60,
+            max_bandwidth: None,
         }
     }
 }

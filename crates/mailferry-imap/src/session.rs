@@ -34,6 +34,8 @@ pub struct SessionOptions {
     /// ranges, so this bounds memory; it is generous because metadata responses of huge
     /// folders arrive as many small responses, never one big one.
     pub max_response: usize,
+    /// A bandwidth cap on what is read, shared with other sessions.
+    pub read_limit: Option<std::sync::Arc<crate::rate_limit::RateLimit>>,
 }
 
 impl Default for SessionOptions {
@@ -41,6 +43,7 @@ impl Default for SessionOptions {
         Self {
             timeout: Duration::from_secs(60),
             max_response: 64 * 1024 * 1024,
+            read_limit: None,
         }
     }
 }
@@ -596,7 +599,12 @@ impl Session {
                     })
                 }
                 Ok(Ok(0)) => return Err(self.closed(during)),
-                Ok(Ok(n)) => self.stats.bytes_read += n as u64,
+                Ok(Ok(n)) => {
+                    self.stats.bytes_read += n as u64;
+                    if let Some(limit) = &self.options.read_limit {
+                        limit.take(n).await;
+                    }
+                }
             }
         }
     }

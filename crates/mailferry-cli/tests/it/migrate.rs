@@ -396,7 +396,11 @@ fn a_connection_cut_mid_transfer_is_retried_and_nothing_is_lost_or_doubled() {
     let pair = Pair::new(Dovecot::start().unwrap());
     let corpus = bulk_corpus(21, 600, 3);
     pair.source.fill(USER1, USER1_PASSWORD, &corpus).unwrap();
-    let proxy = mailferry_testkit::proxy::FaultProxy::start(format!("127.0.0.1:{}", pair.source.imap_port()).parse().unwrap());
+    let proxy = mailferry_testkit::proxy::FaultProxy::start(
+        format!("127.0.0.1:{}", pair.source.imap_port())
+            .parse()
+            .unwrap(),
+    );
     // Cut the source connection carrying the 4th megabyte, mid-FETCH.
     proxy.cut_after_bytes(4 * 1024 * 1024);
     let report_file = pair.state.path().join("cut.json");
@@ -404,10 +408,25 @@ fn a_connection_cut_mid_transfer_is_retried_and_nothing_is_lost_or_doubled() {
     args[2] = format!("imap://{USER1}@127.0.0.1:{}", proxy.port());
     let argv: Vec<&str> = args.iter().map(String::as_str).collect();
     let out = mailferry(&argv, &Pair::env());
-    assert!(out.status.success(), "migrate through a cut connection: {}\n{}", stdout(&out), stderr(&out));
-    assert!(stderr(&out).contains("retrying the folder"), "the cut must have been noticed: {}", stderr(&out));
-    assert!(proxy.connections() > 2, "a new connection was opened after the cut");
+    assert!(
+        out.status.success(),
+        "migrate through a cut connection: {}\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains("retrying the folder"),
+        "the cut must have been noticed: {}",
+        stderr(&out)
+    );
+    assert!(
+        proxy.connections() > 2,
+        "a new connection was opened after the cut"
+    );
     pair.assert_verified();
-    let on_target: u64 = doveadm_counts(&pair.target, USER2).iter().map(|(_, c)| c).sum();
+    let on_target: u64 = doveadm_counts(&pair.target, USER2)
+        .iter()
+        .map(|(_, c)| c)
+        .sum();
     assert_eq!(on_target as usize, corpus.message_count());
 }

@@ -407,3 +407,53 @@ async fn pool_caps_connections_per_host() {
     drop(b);
     drop(c);
 }
+
+#[tokio::test]
+async fn a_bandwidth_cap_slows_reads_to_its_rate() {
+    let server = Dovecot::start().unwrap();
+    let mut session = login(&server).await;
+    let message: Vec<u8> = b"Subject: capped\r\n\r\n"
+        .iter()
+        .copied()
+        .chain((0..6 * 1024 * 1024).map(|i| b"abcdefghij\r\n"[i % 12]))
+        .collect();
+    let outcome = session
+        .append_many(
+            b"INBOX",
+            &[AppendRequest {
+                flags: &[],
+                internal_date: None,
+                data: &message,
+            }],
+            1,
+        )
+        .await
+        .unwrap()
+        .remove(0)
+        .expect("appended")
+        .expect("APPENDUID");
+    let options = SessionOptions {
+        read_limit: Some(mailferry_imap::RateLimit::new(2 * 1024 * 1024)),
+        ..SessionOptions::default()
+    };
+    let mut capped = Session::connect(&endpoint(&server), options).await.unwrap();
+    capped.login(&auth()).await.unwrap();
+    capped.select(b"INBOX", true, None).await.unwrap();
+    let started = std::time::Instant::now();
+    let got = capped
+        .fetch_body_partial(
+            outcome.uid,
+            Some(message.len() as u64),
+            1024 * 1024,
+            Vec::new(),
+        )
+        .await
+        .unwrap();
+    assert!(got == message);
+    // 6 MiB at 2 MiB/s after a one-second burst: at least two seconds.
+    let elapsed = started.elapsed().as_secs_f64();
+    assert!(
+        elapsed >= 1.8,
+        "6 MiB under a 2 MiB/s cap took only {elapsed:.2} s"
+    );
+}

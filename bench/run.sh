@@ -110,6 +110,8 @@ if [[ $SKIP_BUILD != 1 ]]; then
   fi
 fi
 [[ -x $TESTSERVERS ]] || die "no mf-testservers binary at $TESTSERVERS"
+# The tree the binaries were built from (recorded now: it may change during the run).
+GIT_DESC="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- crates Cargo.toml Cargo.lock 2>/dev/null || echo ' + uncommitted changes')"
 
 # --- servers --------------------------------------------------------------------
 JSON=$RUN/servers.json
@@ -438,23 +440,25 @@ done
 
 # --- report ---------------------------------------------------------------------
 mailferry_version=
-if [[ -x $MAILFERRY ]]; then
+if [[ -n $MAILFERRY_BUILD_NOTE ]]; then
+  mailferry_version="n/a (build failed)"
+elif [[ -x $MAILFERRY ]]; then
   mailferry_version=$("$MAILFERRY" --version 2>/dev/null | head -n 1 || true)
 fi
-python3 - "$RUN/meta.json" <<EOF
+# KEY=VALUE arguments, so no value needs quoting for Python.
+python3 - "$RUN/meta.json" \
+  "date=$(date -u +'%Y-%m-%d %H:%M UTC')" \
+  "command=BENCH_USERS=$USERS BENCH_MESSAGES=$MESSAGES BENCH_FOLDERS=$FOLDERS BENCH_BIG=$BIG BENCH_SEED=$SEED bench/run.sh" \
+  "corpus=$USERS users, $TOTAL_MESSAGES messages, $((TOTAL_BYTES / 1000000)) MB in total ($MESSAGES + $BIG of 5-25 MB per user in $FOLDERS folders); delta per user: $DELTA_NEW new messages and $DELTA_FLAGS newly flagged ($DELTA_MESSAGES messages, $((DELTA_BYTES / 1000000)) MB in total)" \
+  "machine=$(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), $(free -g | awk '/^Mem:/{print $2}') GB RAM, $(uname -sr)" \
+  "git=$GIT_DESC (when built)" \
+  "mailferry=${mailferry_version:-n/a}" \
+  "mbsync=$(mbsync --version 2>/dev/null | head -n 1 || echo n/a)" \
+  "dovecot=$(dovecot --version 2>/dev/null || echo n/a)" \
+  "parallel=one process per user, at most $PARALLEL at once" \
+  "tools=$TOOLS" <<'EOF'
 import json, sys
-meta = {
-    "date": "$(date -u +'%Y-%m-%d %H:%M UTC')",
-    "command": "BENCH_USERS=$USERS BENCH_MESSAGES=$MESSAGES BENCH_FOLDERS=$FOLDERS BENCH_BIG=$BIG BENCH_SEED=$SEED bench/run.sh",
-    "corpus": "$USERS users, $TOTAL_MESSAGES messages, $((TOTAL_BYTES / 1000000)) MB in total ($MESSAGES + $BIG of 5-25 MB per user in $FOLDERS folders); delta per user: $DELTA_NEW new messages and $DELTA_FLAGS newly flagged ($DELTA_MESSAGES messages, $((DELTA_BYTES / 1000000)) MB in total)",
-    "machine": "$(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), $(free -g | awk '/^Mem:/{print $2}') GB RAM, $(uname -sr)",
-    "git": "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet 2>/dev/null || echo ' (dirty)')",
-    "mailferry": "${mailferry_version:-n/a}",
-    "mbsync": "$(mbsync --version 2>/dev/null | head -n 1 || echo n/a)",
-    "dovecot": "$(dovecot --version 2>/dev/null || echo n/a)",
-    "parallel": "one process per user, at most $PARALLEL at once",
-    "tools": "$TOOLS",
-}
+meta = dict(arg.split("=", 1) for arg in sys.argv[2:])
 json.dump(meta, open(sys.argv[1], "w"), indent=2)
 EOF
 echo

@@ -9,7 +9,7 @@ PACKAGES=(
   postgresql-15
   chromium chromium-driver
   openssl curl
-  isync # mbsync, used by benchmarks
+  isync time # mbsync and /usr/bin/time, used by benchmarks
   procps
 )
 

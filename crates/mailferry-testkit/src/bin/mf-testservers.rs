@@ -18,7 +18,9 @@
 //! until standard input reaches end-of-file (unless `--no-stdin`) or it receives
 //! SIGTERM, SIGINT or SIGHUP; then it stops both servers and removes their
 //! directories (unless `MAILFERRY_KEEP_SERVERS=1`). The same signals or end of input
-//! during the fill abort it cleanly.
+//! during the fill abort it cleanly. If a master process dies or an instance
+//! directory disappears meanwhile (another test run cleaning `/tmp/mailferry-testkit`),
+//! it notices within 2 s, stops the other server and exits with status 1.
 
 use std::io::Read as _;
 use std::path::{Path, PathBuf};

@@ -382,6 +382,10 @@ fn retryable(error: &EngineError) -> bool {
         e.is_connection_lost()
             || matches!(e, mailferry_imap::ImapError::Connect { .. })
             || matches!(e, mailferry_imap::ImapError::Command { status, .. } if throttled(status))
+            // Dovecot races when two sessions first open an auto-created special folder
+            // (listed, not yet on disk): one SELECT gets NO [ALREADYEXISTS]. Again works.
+            || matches!(e, mailferry_imap::ImapError::Command { command, status, .. }
+                if command.starts_with("SELECT") && matches!(&status.code, Some(Code::Other { name, .. }) if name == "ALREADYEXISTS"))
     })
 }
 
@@ -538,13 +542,35 @@ async fn copy_folder(
         .map(|m| (m.source_uid, m))
         .collect();
 
+    // The Message-ID (an extra header read of every message on the source) is only needed to
+    // find copies already on the target: on a first pass into a non-empty folder, or after
+    // a crash left appends unconfirmed.
+    let has_pending = map.values().any(|m| m.state == MessageState::Pending);
+    let mut target_selected = target_selected;
+    if has_pending {
+        // An APPEND sent by a run that was killed may still be in the server's input buffer,
+        // to be stored after we look. Wait until the folder stops changing first.
+        wait_until_settled(target, &mapping.target_raw)
+            .await
+            .map_err(EngineError::imap(Side::Target))?;
+        target_selected = target
+            .select(&mapping.target_raw, false, None)
+            .await
+            .map_err(EngineError::imap(Side::Target))?;
+        report.notes.push("an earlier run was interrupted: its unconfirmed messages were looked up on the target first".into());
+    }
+    let needs_dedup = (checkpoint.is_none() || has_pending) && target_selected.exists > 0;
     // What is at the source: everything (first pass, or no QRESYNC), or only what changed.
     let quick =
         checkpoint.is_some() && resync.is_some() && source.enabled().iter().any(|c| c == "QRESYNC");
     let (candidates, flag_changes, vanished): SourceChanges = if quick {
         let cp = checkpoint.as_ref().expect("quick implies a checkpoint");
         let mut new: Vec<MessageMeta> = source
-            .fetch_meta(FetchRange::From(cp.source_uidnext.max(1)), None, true)
+            .fetch_meta(
+                FetchRange::From(cp.source_uidnext.max(1)),
+                None,
+                needs_dedup,
+            )
             .await
             .map_err(EngineError::imap(Side::Source))?
             .into_iter()
@@ -562,7 +588,7 @@ async fn copy_folder(
             let set = UidSet::from_uids(retry);
             new.extend(
                 source
-                    .fetch_meta(FetchRange::Uids(&set), None, true)
+                    .fetch_meta(FetchRange::Uids(&set), None, needs_dedup)
                     .await
                     .map_err(EngineError::imap(Side::Source))?,
             );
@@ -602,7 +628,7 @@ async fn copy_folder(
         if !unmapped.is_empty() {
             let set = UidSet::from_uids(unmapped);
             new = source
-                .fetch_meta(FetchRange::Uids(&set), None, true)
+                .fetch_meta(FetchRange::Uids(&set), None, needs_dedup)
                 .await
                 .map_err(EngineError::imap(Side::Source))?;
         }
@@ -646,9 +672,8 @@ async fn copy_folder(
     }
 
     // Dedup against the target when it may hold copies we do not know of.
-    let has_pending = map.values().any(|m| m.state == MessageState::Pending);
     let mut to_copy = Vec::new();
-    if (checkpoint.is_none() || has_pending) && !to_place.is_empty() && target_selected.exists > 0 {
+    if needs_dedup && !to_place.is_empty() {
         let placed = dedup(source, target, &map, to_place, options.chunk_size).await?;
         let mut rows = Vec::new();
         for (meta, found) in placed {
@@ -739,6 +764,28 @@ async fn copy_folder(
             },
         )
         .await?;
+    Ok(())
+}
+
+/// Waits until the selected target folder's UIDNEXT and message count have stayed the same
+/// for two seconds (at most half a minute): appends of a dead connection land meanwhile.
+async fn wait_until_settled(
+    target: &mut Session,
+    folder: &[u8],
+) -> Result<(), mailferry_imap::ImapError> {
+    let mut last = target.status(folder).await?;
+    let mut stable_since = tokio::time::Instant::now();
+    let deadline = stable_since + Duration::from_secs(30);
+    while tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let now = target.status(folder).await?;
+        if (now.uid_next, now.messages) != (last.uid_next, last.messages) {
+            last = now;
+            stable_since = tokio::time::Instant::now();
+        } else if stable_since.elapsed() >= Duration::from_secs(2) {
+            break;
+        }
+    }
     Ok(())
 }
 

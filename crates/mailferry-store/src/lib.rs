@@ -4,12 +4,18 @@
 //! # Layout
 //! - [`Store`]: opening, and the versioned schema migrations in `migrations/{sqlite,postgres}`.
 //! - [`checkpoint`]: the copy engine's checkpoints: folders and the source→target message map.
+//! - [`migration`](mod@migration): the service's migrations (queue with leases, progress,
+//!   sealed credentials, purge), the admin password hash and API tokens.
 //!
 //! # Contract
 //! Every write that the engine relies on to avoid a duplicate is committed before the
-//! action it protects (an APPEND) is sent; see [`checkpoint`].
+//! action it protects (an APPEND) is sent; see [`checkpoint`]. A migration is taken by one
+//! worker at a time, under a lease that a crashed worker's successor takes over; see
+//! [`Store::claim_due`]. On SQLite, deleted rows are overwritten (`secure_delete`), so
+//! erased credentials do not linger in free pages.
 
 pub mod checkpoint;
+pub mod migration;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -18,6 +24,10 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::AnyPool;
 
 pub use checkpoint::{FolderCheckpoint, MappedMessage, MessageState};
+pub use migration::{
+    EndpointRecord, MigrationRecord, MigrationState, NewMigration, Pass, ProgressRecord,
+    UnknownState,
+};
 
 /// What can go wrong with the store.
 #[derive(Debug, thiserror::Error)]
@@ -59,11 +69,18 @@ struct Migration {
     postgres: &'static str,
 }
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    sqlite: include_str!("../migrations/sqlite/0001_checkpoints.sql"),
-    postgres: include_str!("../migrations/postgres/0001_checkpoints.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        sqlite: include_str!("../migrations/sqlite/0001_checkpoints.sql"),
+        postgres: include_str!("../migrations/postgres/0001_checkpoints.sql"),
+    },
+    Migration {
+        version: 2,
+        sqlite: include_str!("../migrations/sqlite/0002_service.sql"),
+        postgres: include_str!("../migrations/postgres/0002_service.sql"),
+    },
+];
 
 /// A connection pool with the schema up to date.
 #[derive(Debug, Clone)]
@@ -106,7 +123,7 @@ impl Store {
             pool_options = pool_options.after_connect(|conn, _| {
                 Box::pin(async move {
                     use sqlx::Executor;
-                    conn.execute("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON;").await?;
+                    conn.execute("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON; PRAGMA secure_delete=ON;").await?;
                     Ok(())
                 })
             });

@@ -24,6 +24,24 @@ pub enum TestkitError {
     )]
     VmailMissing,
 
+    /// The PostgreSQL 15 server binaries are not on this machine.
+    #[error(
+        "PostgreSQL 15 is not installed (`{missing}` not found): run scripts/install-test-deps.sh \
+         (Debian package postgresql-15)"
+    )]
+    PostgresNotInstalled { missing: PathBuf },
+
+    /// PostgreSQL was initialised or started but did not come up.
+    #[error(
+        "postgres in `{dir}` did not start: {reason}\n\
+         --- last lines of its logs ---\n{log_tail}"
+    )]
+    PostgresStart {
+        dir: PathBuf,
+        reason: String,
+        log_tail: String,
+    },
+
     /// A builder option cannot work, e.g. a user name with `:` in it.
     #[error("invalid test server option: {0}")]
     InvalidOption(String),

@@ -16,6 +16,9 @@
 //! - [`fill`](mod@fill): [`fill()`] loads a [`Corpus`] into an account over plain IMAP with
 //!   its own minimal client, deliberately independent of `mailferry-imap`, so tests
 //!   check the code under test against something else.
+//! - [`postgres`]: [`Postgres`] runs a throw-away PostgreSQL 15 cluster (`initdb` +
+//!   `pg_ctl`, as the user `postgres`) on a free loopback port with the database
+//!   `mailferry`; [`Postgres::url`] connects to it. Stopped and removed on drop.
 //! - [`proxy`]: [`FaultProxy`], a TCP proxy that can cut, delay or refuse connections.
 //! - [`error`]: [`TestkitError`], the one error type.
 //!
@@ -32,6 +35,7 @@ pub mod corpus;
 pub mod dovecot;
 pub mod error;
 pub mod fill;
+pub mod postgres;
 pub mod proxy;
 
 pub use corpus::{
@@ -45,4 +49,5 @@ pub use dovecot::{
 };
 pub use error::TestkitError;
 pub use fill::{encode_mailbox_name, fill};
+pub use postgres::Postgres;
 pub use proxy::FaultProxy;

@@ -1,0 +1,121 @@
+//! One error shape for the whole API, mapped in one place.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Serialize;
+
+use crate::submit::{CheckFailure, FieldError};
+
+/// An API error: status, words for the admin, and where the problem is.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub error: String,
+    pub side: Option<String>,
+    pub field: Option<String>,
+    pub hint: Option<String>,
+    pub fields: Vec<FieldError>,
+    pub check: Option<CheckFailure>,
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    error: &'a str,
+    side: Option<&'a str>,
+    field: Option<&'a str>,
+    hint: Option<&'a str>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    fields: &'a [FieldError],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    check: Option<&'a CheckFailure>,
+    request_id: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, error: impl Into<String>) -> Self {
+        Self {
+            status,
+            error: error.into(),
+            side: None,
+            field: None,
+            hint: None,
+            fields: Vec::new(),
+            check: None,
+        }
+    }
+    pub fn not_found(what: &str) -> Self {
+        Self::new(StatusCode::NOT_FOUND, format!("{what} not found"))
+    }
+    pub fn hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+    pub fn invalid_fields(fields: Vec<FieldError>) -> Self {
+        let first = fields.first().map(|f| f.field.clone());
+        let mut error = Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("{} fields are not valid", fields.len()),
+        );
+        error.field = first;
+        error.fields = fields;
+        error.hint("correct the fields listed in `fields` and submit again")
+    }
+    pub fn check_failed(check: CheckFailure) -> Self {
+        let words: Vec<String> = check
+            .reasons
+            .iter()
+            .map(|r| format!("{}: {}", r.side, r.reason))
+            .collect();
+        let hint = check.reasons.iter().find_map(|r| r.hint.clone());
+        let mut error = Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!(
+                "the login failed on the {} side: {}",
+                check.side,
+                words.join("; ")
+            ),
+        );
+        error.side = Some(check.side.clone());
+        error.hint = hint;
+        error.check = Some(check);
+        error
+    }
+    pub fn internal(context: &str, e: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %e, "{context}");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("{context}; the service log has the details"),
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let request_id = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
+        if self.status.is_server_error() {
+            tracing::error!(request_id, error = %self.error, "request failed");
+        }
+        let body = Body {
+            error: &self.error,
+            side: self.side.as_deref(),
+            field: self.field.as_deref(),
+            hint: self.hint.as_deref(),
+            fields: &self.fields,
+            check: self.check.as_ref(),
+            request_id,
+        };
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<mailferry_store::StoreError> for ApiError {
+    fn from(e: mailferry_store::StoreError) -> Self {
+        ApiError::internal("the database failed", e)
+    }
+}
+
+pub async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "no such endpoint")
+        .hint("the API lives under /api/v1; see /api/v1/info")
+}

@@ -1,0 +1,124 @@
+//! Live status: server-sent events with the progress of active migrations, and Prometheus
+//! metrics.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::IntoResponse;
+use futures_util::stream::{self, Stream};
+use mailferry_store::MigrationState;
+use serde_json::json;
+
+use super::error::ApiError;
+use crate::{now, AppState};
+
+/// `GET /api/v1/events`: every second, one `progress` event per active migration
+/// (`{id, state, messages_total, messages_transferred, bytes_total, bytes_transferred}`).
+pub async fn events(
+    State(state): State<Arc<AppState>>,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let stream = stream::unfold((state, true), |(state, first)| async move {
+        if !first {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        let active: Vec<MigrationState> = [
+            MigrationState::Waiting,
+            MigrationState::Transferring,
+            MigrationState::WaitingResync,
+            MigrationState::Resyncing,
+        ]
+        .to_vec();
+        let records = state
+            .store
+            .list_migrations(Some(&active))
+            .await
+            .unwrap_or_default();
+        let events: Vec<Result<Event, Infallible>> = records
+            .iter()
+            .map(|record| {
+                let (total, done, bytes_total, bytes_done) = match state.live_progress(&record.id) {
+                    Some(p) => {
+                        let s = p.snapshot();
+                        (
+                            s.total_messages,
+                            s.done_messages,
+                            s.total_bytes,
+                            s.done_bytes,
+                        )
+                    }
+                    None => (
+                        record.progress.messages_total,
+                        record.progress.messages_done,
+                        record.progress.bytes_total,
+                        record.progress.bytes_done,
+                    ),
+                };
+                let data = json!({
+                    "id": record.id, "state": record.state.as_str(),
+                    "messages_total": total, "messages_transferred": done,
+                    "bytes_total": bytes_total, "bytes_transferred": bytes_done,
+                });
+                Ok(Event::default().event("progress").data(data.to_string()))
+            })
+            .collect();
+        Some((stream::iter(events), (state, false)))
+    });
+    Sse::new(futures_util::StreamExt::flatten(stream)).keep_alive(KeepAlive::default())
+}
+
+/// `GET /metrics`: Prometheus text format. Counts only, never personal data.
+pub async fn metrics(State(state): State<Arc<AppState>>) -> Result<impl IntoResponse, ApiError> {
+    let counts = state.store.counts().await?;
+    let all = state.store.list_migrations(None).await?;
+    let mut out = String::new();
+    out.push_str(
+        "# HELP mailferry_migrations Migrations by state.\n# TYPE mailferry_migrations gauge\n",
+    );
+    for s in [
+        MigrationState::Waiting,
+        MigrationState::Transferring,
+        MigrationState::WaitingResync,
+        MigrationState::Resyncing,
+        MigrationState::Done,
+        MigrationState::Failed,
+        MigrationState::Cancelled,
+    ] {
+        let n = counts
+            .iter()
+            .find(|(state, _)| *state == s)
+            .map_or(0, |(_, n)| *n);
+        out.push_str(&format!(
+            "mailferry_migrations{{state=\"{}\"}} {n}\n",
+            s.as_str()
+        ));
+    }
+    let copied: u64 = all.iter().map(|m| m.progress.messages_copied).sum();
+    let bytes: u64 = all.iter().map(|m| m.progress.bytes_done).sum();
+    let failed_messages: u64 = all.iter().map(|m| m.progress.messages_failed).sum();
+    let now = now();
+    let lag = all
+        .iter()
+        .filter_map(|m| match m.state {
+            MigrationState::Waiting if m.start_at <= now => Some(now - m.start_at),
+            MigrationState::WaitingResync => m.resync_at.filter(|at| *at <= now).map(|at| now - at),
+            _ => None,
+        })
+        .max()
+        .unwrap_or(0);
+    out.push_str(&format!("# HELP mailferry_messages_copied_total Messages copied.\n# TYPE mailferry_messages_copied_total counter\nmailferry_messages_copied_total {copied}\n"));
+    out.push_str(&format!("# HELP mailferry_bytes_transferred_total Bytes handled.\n# TYPE mailferry_bytes_transferred_total counter\nmailferry_bytes_transferred_total {bytes}\n"));
+    out.push_str(&format!("# HELP mailferry_errors_total Errors by kind.\n# TYPE mailferry_errors_total counter\nmailferry_errors_total{{kind=\"message\"}} {failed_messages}\n"));
+    out.push_str(&format!(
+        "mailferry_errors_total{{kind=\"migration\"}} {}\n",
+        counts
+            .iter()
+            .find(|(s, _)| *s == MigrationState::Failed)
+            .map_or(0, |(_, n)| *n)
+    ));
+    out.push_str(&format!("# HELP mailferry_queue_lag_seconds How long the longest-due pass has waited for a worker.\n# TYPE mailferry_queue_lag_seconds gauge\nmailferry_queue_lag_seconds {lag}\n"));
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out))
+}

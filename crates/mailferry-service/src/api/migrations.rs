@@ -1,0 +1,278 @@
+//! Migrations: submit (with the credential check), list, one with its progress, cancel,
+//! retry, purge.
+
+use std::sync::Arc;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::Json;
+use mailferry_store::{
+    EndpointRecord, MigrationRecord, MigrationState, NewMigration, ProgressRecord,
+};
+use secrecy::ExposeSecret;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+
+use super::error::ApiError;
+use crate::submit::{check_credentials, validate, SubmitRequest};
+use crate::times::show_time;
+use crate::{now, AppState};
+
+pub async fn submit(
+    State(state): State<Arc<AppState>>,
+    body: Result<Json<SubmitRequest>, JsonRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let Json(request) = body.map_err(|rejection| {
+        ApiError::new(StatusCode::BAD_REQUEST, format!("the request body is not a valid migration: {}", rejection.body_text()))
+            .hint("send JSON with the fields source.type, source.email, source.username, source.password, source.server, the same for target, startdate and resyncdate")
+    })?;
+    let validated = validate(request, &state.config, now()).map_err(ApiError::invalid_fields)?;
+    check_credentials(&validated, state.config.check_timeout)
+        .await
+        .map_err(ApiError::check_failed)?;
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let sealed = [
+        (
+            "source",
+            state.sealer.seal(
+                validated.source.password.expose_secret().as_bytes(),
+                &format!("{id}/source"),
+            ),
+        ),
+        (
+            "target",
+            state.sealer.seal(
+                validated.target.password.expose_secret().as_bytes(),
+                &format!("{id}/target"),
+            ),
+        ),
+    ];
+    let new = NewMigration {
+        id: id.clone(),
+        source: validated.source.record.clone(),
+        target: validated.target.record.clone(),
+        start_at: validated.start_at,
+        resync_at: validated.resync_at,
+        created_at: now(),
+    };
+    state.store.insert_migration(&new, &sealed).await?;
+    tracing::info!(migration = %id, "migration submitted");
+    let record = state
+        .store
+        .migration(&id)
+        .await?
+        .ok_or_else(|| ApiError::internal("the migration vanished after it was stored", &id))?;
+    Ok((StatusCode::CREATED, Json(view(&state, &record, false))))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// `active`, `finished`, or one state name.
+    state: Option<String>,
+}
+
+pub async fn list(
+    State(state): State<Arc<AppState>>,
+    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Query(query) = query.map_err(|r| {
+        ApiError::new(StatusCode::BAD_REQUEST, r.body_text())
+            .hint("the only filter is ?state=active, finished, or a state name")
+    })?;
+    let all = [
+        MigrationState::Waiting,
+        MigrationState::Transferring,
+        MigrationState::WaitingResync,
+        MigrationState::Resyncing,
+        MigrationState::Done,
+        MigrationState::Failed,
+        MigrationState::Cancelled,
+    ];
+    let states: Option<Vec<MigrationState>> = match query.state.as_deref() {
+        None | Some("") | Some("all") => None,
+        Some("active") => Some(all.iter().copied().filter(|s| s.is_active()).collect()),
+        Some("finished") => Some(all.iter().copied().filter(|s| s.is_finished()).collect()),
+        Some(name) => Some(vec![name.parse::<MigrationState>().map_err(|_| {
+            ApiError::new(StatusCode::BAD_REQUEST, format!("`{name}` is not a state")).hint("use active, finished, waiting, transferring, waiting_resync, resyncing, done, failed or cancelled")
+        })?]),
+    };
+    let records = state.store.list_migrations(states.as_deref()).await?;
+    let items: Vec<Value> = records.iter().map(|r| view(&state, r, false)).collect();
+    Ok(Json(json!({ "migrations": items })))
+}
+
+pub async fn one(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let record = state
+        .store
+        .migration(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("migration"))?;
+    Ok(Json(view(&state, &record, true)))
+}
+
+pub async fn cancel(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    if !state.store.cancel(&id, now()).await? {
+        return Err(conflict(
+            &state,
+            &id,
+            "only a waiting or running migration can be cancelled",
+        )
+        .await);
+    }
+    state.store.erase_secrets(&id).await?;
+    one(State(state), Path(id)).await
+}
+
+pub async fn retry(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    if !state.store.retry(&id, now()).await? {
+        return Err(conflict(
+            &state,
+            &id,
+            "only a failed migration whose credentials are still stored can be retried",
+        )
+        .await);
+    }
+    one(State(state), Path(id)).await
+}
+
+pub async fn purge(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    if !state.store.purge(&id).await? {
+        return Err(conflict(&state, &id, "only a finished migration can be purged").await);
+    }
+    state.store.erase_secrets(&id).await?;
+    one(State(state), Path(id)).await
+}
+
+async fn conflict(state: &AppState, id: &str, rule: &str) -> ApiError {
+    match state.store.migration(id).await {
+        Ok(Some(record)) => ApiError::new(
+            StatusCode::CONFLICT,
+            format!("{rule}; this one is {}", record.state.as_str()),
+        ),
+        Ok(None) => ApiError::not_found("migration"),
+        Err(e) => e.into(),
+    }
+}
+
+#[derive(Serialize)]
+struct ProgressView {
+    messages_total: u64,
+    messages_transferred: u64,
+    messages_remaining: u64,
+    messages_copied: u64,
+    messages_failed: u64,
+    bytes_total: u64,
+    bytes_transferred: u64,
+    eta_seconds: Option<u64>,
+    live: bool,
+}
+
+/// A migration as the API shows it: never a password.
+fn view(state: &AppState, record: &MigrationRecord, with_report: bool) -> Value {
+    let zone = &state.config.time_zone;
+    let live = state.live_progress(&record.id);
+    let progress = match &live {
+        Some(p) => {
+            let s = p.snapshot();
+            ProgressRecord {
+                messages_total: s.total_messages,
+                messages_done: s.done_messages,
+                messages_copied: s.copied_messages,
+                bytes_total: s.total_bytes,
+                bytes_done: s.done_bytes,
+                messages_failed: s.failed_messages,
+            }
+        }
+        None => record.progress,
+    };
+    let remaining = progress
+        .messages_total
+        .saturating_sub(progress.messages_done);
+    let eta_seconds = match (record.started_at, record.state.is_active()) {
+        (Some(started), true) if progress.messages_done > 0 => {
+            let elapsed = (now() - started).max(1) as f64;
+            Some((remaining as f64 * elapsed / progress.messages_done as f64) as u64)
+        }
+        _ => None,
+    };
+    let mut out = Map::new();
+    out.insert("id".into(), record.id.clone().into());
+    out.insert("state".into(), record.state.as_str().into());
+    for (side, endpoint) in [("source", &record.source), ("target", &record.target)] {
+        side_fields(&mut out, side, endpoint.as_ref());
+    }
+    out.insert("startdate".into(), show_time(record.start_at, zone).into());
+    out.insert(
+        "resyncdate".into(),
+        record.resync_at.map(|t| show_time(t, zone)).into(),
+    );
+    out.insert("created".into(), show_time(record.created_at, zone).into());
+    out.insert(
+        "started".into(),
+        record.started_at.map(|t| show_time(t, zone)).into(),
+    );
+    out.insert(
+        "finished".into(),
+        record.finished_at.map(|t| show_time(t, zone)).into(),
+    );
+    out.insert("error".into(), record.error.clone().into());
+    out.insert("purged".into(), record.purged.into());
+    out.insert("attempts".into(), record.attempts.into());
+    let progress = ProgressView {
+        messages_total: progress.messages_total,
+        messages_transferred: progress.messages_done,
+        messages_remaining: remaining,
+        messages_copied: progress.messages_copied,
+        messages_failed: progress.messages_failed,
+        bytes_total: progress.bytes_total,
+        bytes_transferred: progress.bytes_done,
+        eta_seconds,
+        live: live.is_some(),
+    };
+    out.insert(
+        "progress".into(),
+        serde_json::to_value(progress).unwrap_or(Value::Null),
+    );
+    if with_report {
+        let report = record
+            .report_json
+            .as_deref()
+            .and_then(|r| serde_json::from_str::<Value>(r).ok())
+            .unwrap_or(Value::Null);
+        out.insert("report".into(), report);
+    }
+    Value::Object(out)
+}
+
+fn side_fields(out: &mut Map<String, Value>, side: &str, endpoint: Option<&EndpointRecord>) {
+    out.insert(
+        format!("{side}.type"),
+        endpoint.map(|e| e.server_type.clone()).into(),
+    );
+    out.insert(
+        format!("{side}.email"),
+        endpoint.map(|e| e.email.clone()).into(),
+    );
+    out.insert(
+        format!("{side}.username"),
+        endpoint.map(|e| e.username.clone()).into(),
+    );
+    out.insert(
+        format!("{side}.server"),
+        endpoint.map(|e| e.server.clone()).into(),
+    );
+}

@@ -1,0 +1,49 @@
+//! The settings of a service.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use jiff::tz::TimeZone;
+
+/// How a service runs.
+#[derive(Debug, Clone)]
+pub struct ServiceConfig {
+    pub data_dir: PathBuf,
+    /// Workers (passes running at once) in this process.
+    pub workers: usize,
+    /// Connections per side for each migration.
+    pub connections_per_migration: usize,
+    /// Cap of connections per mail host across all migrations of this process.
+    pub per_host_connections: usize,
+    /// The zone entered times are read in, and shown.
+    pub time_zone: TimeZone,
+    /// How long a worker's claim on a job lasts without renewal.
+    pub lease: Duration,
+    /// How often idle workers look for due jobs.
+    pub poll_interval: Duration,
+    /// Time allowed for the credential check of one side.
+    pub check_timeout: Duration,
+    /// Accept a submitted `insecure` flag (unverified certificates) per side.
+    pub allow_insecure: bool,
+}
+
+impl ServiceConfig {
+    pub fn new(data_dir: PathBuf) -> Self {
+        Self {
+            data_dir,
+            workers: 2,
+            connections_per_migration: 2,
+            per_host_connections: 16,
+            time_zone: TimeZone::system(),
+            lease: Duration::from_secs(60),
+            poll_interval: Duration::from_secs(2),
+            check_timeout: Duration::from_secs(20),
+            allow_insecure: true,
+        }
+    }
+
+    /// The zone's name, for people.
+    pub fn time_zone_name(&self) -> String {
+        self.time_zone.iana_name().unwrap_or("UTC").to_string()
+    }
+}

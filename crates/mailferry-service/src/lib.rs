@@ -1,0 +1,74 @@
+//! `mailferry serve`: takes migrations through a REST API, checks credentials before storing
+//! anything, runs each migration's passes at their times on workers that lease jobs from the
+//! store, and shows where each stands.
+//!
+//! # Layout
+//! - [`config`]: the settings of a service.
+//! - [`sealing`]: credentials encrypted at rest.
+//! - [`server_type`]: server types and how an entered server becomes an endpoint.
+//! - [`submit`]: validation of a submitted migration and the credential check.
+//! - [`times`]: start and resync times in the server's time zone.
+//! - [`worker`]: the lease-based queue consumer that runs passes with the engine.
+//! - [`api`]: the axum routes under `/api/v1`, auth, errors.
+//!
+//! # Contract
+//! Callers hand in the listener and the shutdown signal ([`serve`], [`worker::run_workers`]),
+//! so tests start a service on port 0 and stop it cleanly.
+
+pub mod api;
+pub mod config;
+pub mod sealing;
+pub mod server_type;
+pub mod submit;
+pub mod times;
+pub mod worker;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use mailferry_engine::Progress;
+use mailferry_store::Store;
+
+pub use config::ServiceConfig;
+pub use sealing::Sealer;
+
+/// What every request handler and worker shares.
+pub struct AppState {
+    pub store: Store,
+    pub sealer: Sealer,
+    pub config: ServiceConfig,
+    /// Live counters of the passes running in this process, by migration id.
+    pub live: Mutex<HashMap<String, Arc<Progress>>>,
+}
+
+impl AppState {
+    pub fn new(store: Store, sealer: Sealer, config: ServiceConfig) -> Arc<Self> {
+        Arc::new(Self {
+            store,
+            sealer,
+            config,
+            live: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn live_progress(&self, id: &str) -> Option<Arc<Progress>> {
+        self.live.lock().ok().and_then(|live| live.get(id).cloned())
+    }
+}
+
+/// Serves the API on `listener` until `shutdown` resolves.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: Arc<AppState>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = api::router(state);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// Seconds since the epoch, now.
+pub fn now() -> i64 {
+    jiff::Timestamp::now().as_second()
+}

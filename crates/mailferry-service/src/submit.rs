@@ -1,0 +1,394 @@
+//! A submitted migration: its fields checked one by one (each error names its field), then
+//! both logins tried in parallel before anything is stored.
+
+use std::time::Duration;
+
+use mailferry_engine::{Account, Side};
+use mailferry_imap::{Auth, Endpoint, Session, SessionOptions};
+use mailferry_store::EndpointRecord;
+use secrecy::SecretString;
+use serde::Deserialize;
+
+use crate::config::ServiceConfig;
+use crate::server_type::imap_endpoint;
+use crate::times::parse_time;
+
+/// The fields of PRODUCT.md's list format, as JSON keys.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubmitRequest {
+    #[serde(rename = "source.type")]
+    pub source_type: Option<String>,
+    #[serde(rename = "source.email")]
+    pub source_email: Option<String>,
+    #[serde(rename = "source.username")]
+    pub source_username: Option<String>,
+    #[serde(rename = "source.password")]
+    pub source_password: Option<String>,
+    #[serde(rename = "source.server")]
+    pub source_server: Option<String>,
+    /// Accept the source server's certificate unverified (lab servers).
+    #[serde(rename = "source.insecure")]
+    pub source_insecure: Option<bool>,
+    #[serde(rename = "target.type")]
+    pub target_type: Option<String>,
+    #[serde(rename = "target.email")]
+    pub target_email: Option<String>,
+    #[serde(rename = "target.username")]
+    pub target_username: Option<String>,
+    #[serde(rename = "target.password")]
+    pub target_password: Option<String>,
+    #[serde(rename = "target.server")]
+    pub target_server: Option<String>,
+    #[serde(rename = "target.insecure")]
+    pub target_insecure: Option<bool>,
+    /// `YYYY-MM-DD HH:MM` in the server's time zone, or RFC 3339; empty: now.
+    pub startdate: Option<String>,
+    /// Optional: when the delta pass runs (after the MX switch).
+    pub resyncdate: Option<String>,
+}
+
+/// A field that is wrong, and what is expected.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+/// One side, checked.
+#[derive(Debug, Clone)]
+pub struct SideInput {
+    pub record: EndpointRecord,
+    pub endpoint: Endpoint,
+    pub password: SecretString,
+}
+
+impl SideInput {
+    pub fn account(&self) -> Account {
+        Account {
+            endpoint: self.endpoint.clone(),
+            auth: Auth::Password {
+                user: self.record.username.clone(),
+                password: self.password.clone(),
+            },
+        }
+    }
+}
+
+/// A submission whose fields are all valid.
+#[derive(Debug, Clone)]
+pub struct Validated {
+    pub source: SideInput,
+    pub target: SideInput,
+    pub start_at: i64,
+    pub resync_at: Option<i64>,
+}
+
+/// Checks every field; returns all errors at once.
+pub fn validate(
+    request: SubmitRequest,
+    config: &ServiceConfig,
+    now: i64,
+) -> Result<Validated, Vec<FieldError>> {
+    let mut errors = Vec::new();
+    let source = side(
+        "source",
+        [
+            request.source_type,
+            request.source_email,
+            request.source_username,
+            request.source_password,
+            request.source_server,
+        ],
+        request.source_insecure.unwrap_or(false),
+        config,
+        &mut errors,
+    );
+    let target = side(
+        "target",
+        [
+            request.target_type,
+            request.target_email,
+            request.target_username,
+            request.target_password,
+            request.target_server,
+        ],
+        request.target_insecure.unwrap_or(false),
+        config,
+        &mut errors,
+    );
+    let start_at = match request
+        .startdate
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        None => Some(now),
+        Some(text) => parse_time(text, &config.time_zone)
+            .map_err(|message| {
+                errors.push(FieldError {
+                    field: "startdate".into(),
+                    message,
+                })
+            })
+            .ok(),
+    };
+    let resync_at = match request
+        .resyncdate
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        None => None,
+        Some(text) => match parse_time(text, &config.time_zone) {
+            Ok(at) if start_at.is_some_and(|start| at <= start) => {
+                errors.push(FieldError {
+                    field: "resyncdate".into(),
+                    message: "the resync must come after the start".into(),
+                });
+                None
+            }
+            Ok(at) => Some(at),
+            Err(message) => {
+                errors.push(FieldError {
+                    field: "resyncdate".into(),
+                    message,
+                });
+                None
+            }
+        },
+    };
+    match (source, target, start_at) {
+        (Some(source), Some(target), Some(start_at)) if errors.is_empty() => {
+            if source.record.server == target.record.server
+                && source.record.username == target.record.username
+                && source.endpoint.port == target.endpoint.port
+            {
+                return Err(vec![FieldError {
+                    field: "target.username".into(),
+                    message: "the target is the same account as the source".into(),
+                }]);
+            }
+            Ok(Validated {
+                source,
+                target,
+                start_at,
+                resync_at,
+            })
+        }
+        _ => Err(errors),
+    }
+}
+
+fn side(
+    name: &str,
+    fields: [Option<String>; 5],
+    insecure: bool,
+    config: &ServiceConfig,
+    errors: &mut Vec<FieldError>,
+) -> Option<SideInput> {
+    let [kind, email, username, password, server] =
+        fields.map(|f| f.map(|v| v.trim().to_string()).filter(|v| !v.is_empty()));
+    let before = errors.len();
+    let mut fail = |field: &str, message: String| {
+        errors.push(FieldError {
+            field: format!("{name}.{field}"),
+            message,
+        })
+    };
+    let kind = kind.unwrap_or_default();
+    if kind.is_empty() {
+        fail("type", "the server type is missing (imap, zimbra, exchange, office365, gmail, kolab, openxchange)".into());
+    }
+    let email = email.unwrap_or_default();
+    if email.is_empty() {
+        fail("email", "the e-mail address is missing".into());
+    } else if !is_address(&email) {
+        fail(
+            "email",
+            format!("`{email}` is not an e-mail address (name@domain)"),
+        );
+    }
+    let username = username.unwrap_or_else(|| email.clone());
+    if password.is_none() {
+        fail("password", "the password is missing".into());
+    }
+    if insecure && !config.allow_insecure {
+        fail(
+            "insecure",
+            "this service does not allow unverified certificates".into(),
+        );
+    }
+    let endpoint = if kind.is_empty() {
+        None
+    } else {
+        match imap_endpoint(&kind, server.as_deref().unwrap_or(""), insecure) {
+            Ok(endpoint) => Some(endpoint),
+            Err(problem) => {
+                fail(problem.field, problem.message);
+                None
+            }
+        }
+    };
+    if errors.len() > before {
+        return None;
+    }
+    let endpoint = endpoint?;
+    Some(SideInput {
+        record: EndpointRecord {
+            server_type: kind,
+            email,
+            username,
+            server: endpoint_url(&endpoint),
+            insecure,
+        },
+        endpoint,
+        password: SecretString::from(password?),
+    })
+}
+
+/// The endpoint as a URL, so that its TLS mode survives storage.
+fn endpoint_url(endpoint: &Endpoint) -> String {
+    let scheme = match endpoint.security {
+        mailferry_imap::Security::Tls => "imaps",
+        mailferry_imap::Security::StartTls => "imap",
+    };
+    format!("{scheme}://{}", endpoint.addr())
+}
+
+fn is_address(text: &str) -> bool {
+    match text.rsplit_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+                && !text.contains(char::is_whitespace)
+        }
+        None => false,
+    }
+}
+
+/// Why a credential check failed: which side, in words, with a hint.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CheckFailure {
+    /// `source`, `target` or `both`.
+    pub side: String,
+    pub reasons: Vec<SideFailure>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SideFailure {
+    pub side: Side,
+    pub reason: String,
+    pub hint: Option<String>,
+}
+
+/// Tries both logins at once, each within `timeout`.
+pub async fn check_credentials(
+    validated: &Validated,
+    timeout: Duration,
+) -> Result<(), CheckFailure> {
+    let (source, target) = tokio::join!(
+        check_side(&validated.source, timeout, Side::Source),
+        check_side(&validated.target, timeout, Side::Target)
+    );
+    let reasons: Vec<SideFailure> = [source.err(), target.err()].into_iter().flatten().collect();
+    match reasons.len() {
+        0 => Ok(()),
+        2 => Err(CheckFailure {
+            side: "both".into(),
+            reasons,
+        }),
+        _ => Err(CheckFailure {
+            side: reasons[0].side.to_string(),
+            reasons,
+        }),
+    }
+}
+
+async fn check_side(input: &SideInput, timeout: Duration, side: Side) -> Result<(), SideFailure> {
+    let options = SessionOptions {
+        timeout,
+        ..SessionOptions::default()
+    };
+    let account = input.account();
+    let attempt = async {
+        let mut session = Session::connect(&account.endpoint, options).await?;
+        session.login(&account.auth).await?;
+        session.logout().await;
+        Ok::<(), mailferry_imap::ImapError>(())
+    };
+    match tokio::time::timeout(timeout + Duration::from_secs(1), attempt).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(SideFailure {
+            side,
+            reason: e.to_string(),
+            hint: e.hint(),
+        }),
+        Err(_) => Err(SideFailure {
+            side,
+            reason: format!(
+                "no answer from `{}` within {} s",
+                account.endpoint.addr(),
+                timeout.as_secs()
+            ),
+            hint: Some("check the server name and port, and that this machine may reach it".into()),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn good() -> SubmitRequest {
+        SubmitRequest {
+            source_type: Some("imap".into()),
+            source_email: Some("alice@old.example".into()),
+            source_password: Some("pw1".into()),
+            source_server: Some("old.example:993".into()),
+            target_type: Some("imap".into()),
+            target_email: Some("alice@new.example".into()),
+            target_password: Some("pw2".into()),
+            target_server: Some("new.example".into()),
+            ..SubmitRequest::default()
+        }
+    }
+
+    #[test]
+    fn every_field_error_is_named() {
+        let config = ServiceConfig::new("/tmp".into());
+        assert!(validate(good(), &config, 1000).is_ok());
+        let bad = SubmitRequest {
+            source_type: Some("imapx".into()),
+            source_email: Some("alice".into()),
+            source_password: None,
+            target_server: Some("".into()),
+            startdate: Some("tomorrow".into()),
+            ..good()
+        };
+        let errors = validate(bad, &config, 1000).unwrap_err();
+        let mut fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+        fields.sort_unstable();
+        assert_eq!(
+            fields,
+            vec![
+                "source.email",
+                "source.password",
+                "source.type",
+                "startdate",
+                "target.server"
+            ]
+        );
+        let early = SubmitRequest {
+            startdate: Some("2030-01-02T00:00:00Z".into()),
+            resyncdate: Some("2030-01-01T00:00:00Z".into()),
+            ..good()
+        };
+        assert_eq!(
+            validate(early, &config, 1000).unwrap_err()[0].field,
+            "resyncdate"
+        );
+    }
+}

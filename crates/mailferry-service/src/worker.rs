@@ -1,0 +1,254 @@
+//! Workers: each takes the next due pass from the store's lease-based queue, runs it with
+//! the copy engine, and records the outcome. A lease is renewed while the pass runs; one
+//! that is not (the process died) expires and another worker takes the job over, and the
+//! engine's checkpoints make the retaken pass resume without loss or duplicates.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use mailferry_engine::{migrate, Account, CopyOptions, Job, Outcome, Progress};
+use mailferry_imap::Auth;
+use mailferry_store::{MigrationRecord, MigrationState, Pass, ProgressRecord};
+use secrecy::SecretString;
+use tokio::sync::watch;
+
+use crate::server_type::imap_endpoint;
+use crate::{now, AppState};
+
+/// Runs `count` workers until `shutdown` turns true; a running pass is given a few seconds
+/// to end, then dropped and its lease released (its checkpoints keep what was copied).
+pub async fn run_workers(state: Arc<AppState>, count: usize, shutdown: watch::Receiver<bool>) {
+    let process = uuid::Uuid::new_v4().simple().to_string();
+    let mut set = tokio::task::JoinSet::new();
+    for n in 0..count.max(1) {
+        let (state, shutdown) = (state.clone(), shutdown.clone());
+        let name = format!("{}-{n}", &process[..8]);
+        set.spawn(async move { worker(state, name, shutdown).await });
+    }
+    while set.join_next().await.is_some() {}
+}
+
+async fn worker(state: Arc<AppState>, name: String, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        let lease = state.config.lease.as_secs() as i64;
+        let claimed = match state.store.claim_due(&name, now(), lease).await {
+            Ok(claimed) => claimed,
+            Err(e) => {
+                tracing::error!(worker = %name, error = %e, "cannot read the queue");
+                None
+            }
+        };
+        let Some((record, pass)) = claimed else {
+            tokio::select! {
+                _ = tokio::time::sleep(state.config.poll_interval) => {}
+                _ = shutdown.changed() => {}
+            }
+            continue;
+        };
+        let id = record.id.clone();
+        tracing::info!(worker = %name, migration = %id, ?pass, "pass starts");
+        let run = run_pass(&state, &name, record, pass);
+        tokio::pin!(run);
+        tokio::select! {
+            _ = &mut run => {}
+            _ = wait_for(&mut shutdown) => {
+                // Messages in flight get a moment to land; then the lease goes back.
+                if tokio::time::timeout(Duration::from_secs(5), &mut run).await.is_err() {
+                    if let Err(e) = state.store.release_lease(&id, &name).await {
+                        tracing::error!(migration = %id, error = %e, "cannot release the lease");
+                    }
+                    tracing::info!(migration = %id, "pass interrupted by shutdown; it resumes on the next start");
+                }
+                forget_live(&state, &id);
+                return;
+            }
+        }
+    }
+}
+
+async fn wait_for(shutdown: &mut watch::Receiver<bool>) {
+    while !*shutdown.borrow() {
+        if shutdown.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+fn forget_live(state: &AppState, id: &str) {
+    if let Ok(mut live) = state.live.lock() {
+        live.remove(id);
+    }
+}
+
+async fn run_pass(state: &Arc<AppState>, worker: &str, record: MigrationRecord, pass: Pass) {
+    let id = record.id.clone();
+    let outcome = match accounts(state, &record).await {
+        Ok((source, target)) => {
+            let job = Job {
+                id: id.clone(),
+                source,
+                target,
+                options: CopyOptions {
+                    connections: state.config.connections_per_migration,
+                    per_host_cap: state.config.per_host_connections,
+                    ..CopyOptions::default()
+                },
+            };
+            let progress = Arc::new(Progress::default());
+            if let Ok(mut live) = state.live.lock() {
+                live.insert(id.clone(), progress.clone());
+            }
+            let keeper = keep_alive(
+                state.clone(),
+                id.clone(),
+                worker.to_string(),
+                progress.clone(),
+            );
+            let result = migrate(&job, &state.store, progress.clone()).await;
+            keeper.abort();
+            let _ = keeper.await;
+            save_progress(state, &id, &progress).await;
+            forget_live(state, &id);
+            match result {
+                Ok((report, _)) => {
+                    let json = serde_json::to_string(&report).ok();
+                    let problem = match report.outcome() {
+                        Outcome::Complete => None,
+                        Outcome::Partial => Some(format!(
+                            "{} messages could not be copied and {} folders had errors: see the report; the next pass retries them",
+                            report.failed(),
+                            report.folders.iter().filter(|f| f.error.is_some()).count()
+                        )),
+                        Outcome::Failed => Some(report.problems.first().cloned().or_else(|| report.folders.iter().find_map(|f| f.error.clone())).unwrap_or_else(|| "the pass failed".into())),
+                    };
+                    let failed = report.outcome() == Outcome::Failed;
+                    Ok((json, problem, failed))
+                }
+                Err(e) => {
+                    let hint = e.imap_error().and_then(|i| i.hint());
+                    let mut reason = mailferry_engine::copy::describe(&e);
+                    if let Some(hint) = hint {
+                        reason.push_str(&format!(" (what to do: {hint})"));
+                    }
+                    Err(reason)
+                }
+            }
+        }
+        Err(reason) => Err(reason),
+    };
+    let (state_after, error, report) = match (outcome, pass) {
+        (Ok((report, problem, false)), Pass::First) if record.resync_at.is_some() => {
+            (MigrationState::WaitingResync, problem, report)
+        }
+        (Ok((report, problem, false)), _) => (MigrationState::Done, problem, report),
+        (Ok((report, problem, true)), _) => (MigrationState::Failed, problem, report),
+        (Err(reason), _) => (MigrationState::Failed, Some(reason), None),
+    };
+    match state
+        .store
+        .finish_pass(
+            &id,
+            worker,
+            state_after,
+            error.as_deref(),
+            report.as_deref(),
+            now(),
+        )
+        .await
+    {
+        Ok(true) => {
+            if state_after == MigrationState::Done {
+                if let Err(e) = state.store.erase_secrets(&id).await {
+                    tracing::error!(migration = %id, error = %e, "cannot erase the credentials");
+                }
+            }
+            tracing::info!(migration = %id, state = state_after.as_str(), "pass ended");
+        }
+        Ok(false) => {
+            tracing::warn!(migration = %id, "the lease was lost while the pass ran; another worker owns the job")
+        }
+        Err(e) => tracing::error!(migration = %id, error = %e, "cannot record the end of the pass"),
+    }
+}
+
+/// Renews the lease and saves progress while a pass runs.
+fn keep_alive(
+    state: Arc<AppState>,
+    id: String,
+    worker: String,
+    progress: Arc<Progress>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let lease = state.config.lease;
+        let every = (lease / 3)
+            .max(Duration::from_millis(200))
+            .min(Duration::from_secs(2));
+        loop {
+            tokio::time::sleep(every).await;
+            match state
+                .store
+                .renew_lease(&id, &worker, now() + lease.as_secs() as i64)
+                .await
+            {
+                Ok(true) => {}
+                Ok(false) => tracing::warn!(migration = %id, "lease lost"),
+                Err(e) => tracing::error!(migration = %id, error = %e, "cannot renew the lease"),
+            }
+            save_progress(&state, &id, &progress).await;
+        }
+    })
+}
+
+async fn save_progress(state: &AppState, id: &str, progress: &Progress) {
+    let s = progress.snapshot();
+    let record = ProgressRecord {
+        messages_total: s.total_messages,
+        messages_done: s.done_messages,
+        messages_copied: s.copied_messages,
+        bytes_total: s.total_bytes,
+        bytes_done: s.done_bytes,
+        messages_failed: s.failed_messages,
+    };
+    if let Err(e) = state.store.update_progress(id, &record, now()).await {
+        tracing::warn!(migration = %id, error = %e, "cannot save progress");
+    }
+}
+
+async fn accounts(
+    state: &AppState,
+    record: &MigrationRecord,
+) -> Result<(Account, Account), String> {
+    let secrets = state
+        .store
+        .secrets(&record.id)
+        .await
+        .map_err(|e| format!("cannot read the stored credentials: {e}"))?;
+    let mut out = Vec::new();
+    for (side, endpoint) in [("source", &record.source), ("target", &record.target)] {
+        let endpoint = endpoint
+            .as_ref()
+            .ok_or("the migration's account data was purged")?;
+        let sealed = secrets.iter().find(|(s, _)| s == side).map(|(_, v)| v).ok_or_else(|| format!("the {side} credentials are no longer stored (erased or purged): submit the migration again"))?;
+        let password = state
+            .sealer
+            .open(sealed, &format!("{}/{side}", record.id))
+            .map_err(|e| format!("the {side} credentials cannot be opened: {e}"))?;
+        let password = String::from_utf8(password.to_vec())
+            .map_err(|_| format!("the {side} credentials are damaged"))?;
+        let server = imap_endpoint(&endpoint.server_type, &endpoint.server, endpoint.insecure)
+            .map_err(|p| format!("the {side} server: {}", p.message))?;
+        out.push(Account {
+            endpoint: server,
+            auth: Auth::Password {
+                user: endpoint.username.clone(),
+                password: SecretString::from(password),
+            },
+        });
+    }
+    let target = out.pop().expect("two sides");
+    let source = out.pop().expect("two sides");
+    Ok((source, target))
+}

@@ -1,0 +1,382 @@
+//! Submit through the API, watch the states, verify independently, check that credentials
+//! are gone and that purging keeps the counts.
+
+use std::time::{Duration, Instant};
+
+use mailferry_engine::verify::verify;
+use mailferry_engine::{Account, CopyOptions};
+use mailferry_imap::{Auth, Endpoint, Security, TlsOptions};
+use mailferry_service::api::hash_password;
+use mailferry_service::{worker, AppState, Sealer, ServiceConfig};
+use mailferry_store::Store;
+use mailferry_testkit::dovecot::{Dovecot, USER1, USER1_PASSWORD, USER2, USER2_PASSWORD};
+use mailferry_testkit::nasty_corpus;
+use secrecy::SecretString;
+use serde_json::{json, Value};
+use tokio::sync::watch;
+
+const ADMIN: &str = "admin-pw-for-tests";
+
+struct Service {
+    base: String,
+    client: reqwest::Client,
+    store: Store,
+    dir: tempfile::TempDir,
+    stop: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Service {
+    async fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_sqlite(&dir.path().join("mailferry.sqlite"))
+            .await
+            .unwrap();
+        store
+            .set_admin_password_hash(&hash_password(ADMIN))
+            .await
+            .unwrap();
+        let sealer = Sealer::load_or_create(&dir.path().join("secret.key")).unwrap();
+        let mut config = ServiceConfig::new(dir.path().to_path_buf());
+        config.poll_interval = Duration::from_millis(100);
+        config.lease = Duration::from_secs(5);
+        config.time_zone = jiff::tz::TimeZone::get("Europe/Berlin").unwrap();
+        let state = AppState::new(store.clone(), sealer, config);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (stop, receiver) = watch::channel(false);
+        let mut http_stop = receiver.clone();
+        let server = tokio::spawn({
+            let state = state.clone();
+            async move {
+                mailferry_service::serve(listener, state, async move {
+                    let _ = http_stop.wait_for(|s| *s).await;
+                })
+                .await
+                .unwrap();
+            }
+        });
+        let workers = tokio::spawn(worker::run_workers(state, 2, receiver));
+        Self {
+            base,
+            client: reqwest::Client::new(),
+            store,
+            dir,
+            stop,
+            tasks: vec![server, workers],
+        }
+    }
+
+    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        let response = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .basic_auth("admin", Some(ADMIN))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn get(&self, path: &str) -> (u16, Value) {
+        let response = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .basic_auth("admin", Some(ADMIN))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn wait_for_state(&self, id: &str, wanted: &str, limit: Duration) -> Value {
+        let started = Instant::now();
+        let mut seen = Vec::new();
+        loop {
+            let (_, m) = self.get(&format!("/api/v1/migrations/{id}")).await;
+            let state = m["state"].as_str().unwrap_or("?").to_string();
+            if seen.last() != Some(&state) {
+                seen.push(state.clone());
+            }
+            if state == wanted {
+                return json!({ "migration": m, "seen": seen });
+            }
+            assert!(
+                started.elapsed() < limit,
+                "still not {wanted} after {limit:?}; states seen {seen:?}; last {m}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn stop(self) {
+        let _ = self.stop.send(true);
+        for task in self.tasks {
+            let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
+        }
+    }
+}
+
+fn submission(source: &Dovecot, target: &Dovecot, target_password: &str) -> Value {
+    json!({
+        "source.type": "imap", "source.email": "user1@old.example", "source.username": USER1, "source.password": USER1_PASSWORD,
+        "source.server": format!("imap://127.0.0.1:{}", source.imap_port()), "source.insecure": true,
+        "target.type": "imap", "target.email": "user2@new.example", "target.username": USER2, "target.password": target_password,
+        "target.server": format!("imap://127.0.0.1:{}", target.imap_port()), "target.insecure": true,
+    })
+}
+
+fn account(server: &Dovecot, user: &str, password: &str) -> Account {
+    Account {
+        endpoint: Endpoint {
+            host: "127.0.0.1".into(),
+            port: server.imap_port(),
+            security: Security::StartTls,
+            tls: TlsOptions {
+                ca_file: None,
+                insecure: true,
+            },
+            allow_plaintext: false,
+        },
+        auth: Auth::Password {
+            user: user.into(),
+            password: SecretString::from(password.to_string()),
+        },
+    }
+}
+
+fn files_contain(dir: &std::path::Path, needle: &[u8]) -> Vec<String> {
+    let mut hits = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let bytes = std::fs::read(entry.path()).unwrap_or_default();
+        if bytes.windows(needle.len()).any(|w| w == needle) {
+            hits.push(entry.path().display().to_string());
+        }
+    }
+    hits
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn submit_with_resync_runs_to_done_then_credentials_are_gone_and_purge_keeps_counts() {
+    let source = Dovecot::start().unwrap();
+    let target = Dovecot::start().unwrap();
+    let corpus = nasty_corpus(false);
+    source.fill(USER1, USER1_PASSWORD, &corpus).unwrap();
+    let service = Service::start().await;
+
+    let (status, info) = service.get("/api/v1/info").await;
+    assert_eq!(status, 200);
+    assert_eq!(info["time_zone"], "Europe/Berlin");
+
+    let mut body = submission(&source, &target, USER2_PASSWORD);
+    let resync = jiff::Timestamp::now()
+        .checked_add(jiff::SignedDuration::from_secs(4))
+        .unwrap();
+    body["resyncdate"] = json!(resync.to_string());
+    let (status, created) = service.post("/api/v1/migrations", body).await;
+    assert_eq!(status, 201, "{created}");
+    assert!(
+        !created.to_string().contains(USER1_PASSWORD)
+            && !created.to_string().contains(USER2_PASSWORD)
+    );
+    let id = created["id"].as_str().unwrap().to_string();
+
+    let waiting = service
+        .wait_for_state(&id, "waiting_resync", Duration::from_secs(60))
+        .await;
+    assert_eq!(
+        waiting["migration"]["progress"]["messages_copied"].as_u64(),
+        Some(corpus.message_count() as u64),
+        "{waiting}"
+    );
+    // While it waits for the resync, the sealed credentials are stored; keep them to look
+    // for afterwards.
+    let sealed = service.store.secrets(&id).await.unwrap();
+    assert_eq!(
+        sealed.len(),
+        2,
+        "both sides' credentials are kept for the resync"
+    );
+    // A message arriving before the MX switch is carried by the resync.
+    let late = mailferry_testkit::Corpus {
+        folders: vec![mailferry_testkit::CorpusFolder {
+            name: "INBOX".into(),
+            messages: vec![corpus.folders[0].messages[0].clone()],
+        }],
+    };
+    source.fill(USER1, USER1_PASSWORD, &late).unwrap();
+    let done = service
+        .wait_for_state(&id, "done", Duration::from_secs(60))
+        .await;
+    let seen: Vec<String> = serde_json::from_value(done["seen"].clone()).unwrap();
+    assert!(seen.contains(&"waiting_resync".to_string()), "{seen:?}");
+    let migration = &done["migration"];
+    assert_eq!(
+        migration["progress"]["messages_copied"].as_u64(),
+        Some(1),
+        "the resync copied only the new message: {migration}"
+    );
+    assert!(migration["report"]["folders"].is_array());
+
+    let differences = verify(
+        &account(&source, USER1, USER1_PASSWORD),
+        &account(&target, USER2, USER2_PASSWORD),
+        &CopyOptions::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(differences.differences(), 0, "{differences:?}");
+
+    // Credentials: erased, and never stored readable.
+    assert!(service.store.secrets(&id).await.unwrap().is_empty());
+    for password in [USER1_PASSWORD, USER2_PASSWORD] {
+        assert!(
+            files_contain(service.dir.path(), password.as_bytes()).is_empty(),
+            "`{password}` found in the data directory"
+        );
+    }
+    for (side, blob) in &sealed {
+        let hits = files_contain(service.dir.path(), &blob[..32]);
+        assert!(
+            hits.is_empty(),
+            "the sealed {side} credentials are still in {hits:?}"
+        );
+    }
+
+    let (status, purged) = service
+        .post(&format!("/api/v1/migrations/{id}/purge"), json!({}))
+        .await;
+    assert_eq!(status, 200, "{purged}");
+    assert_eq!(purged["purged"], true);
+    assert_eq!(purged["source.email"], Value::Null);
+    assert_eq!(
+        purged["progress"]["messages_total"], migration["progress"]["messages_total"],
+        "counts kept"
+    );
+    for needle in ["user1@old.example", "user2@new.example"] {
+        let (_, listed) = service.get("/api/v1/migrations").await;
+        assert!(
+            !listed.to_string().contains(needle),
+            "purged data still listed: {needle}"
+        );
+    }
+    service.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn wrong_credentials_are_refused_with_the_side_named_and_nothing_stored() {
+    let source = Dovecot::start().unwrap();
+    let target = Dovecot::start().unwrap();
+    let service = Service::start().await;
+    let (status, error) = service
+        .post(
+            "/api/v1/migrations",
+            submission(&source, &target, "wrong-target-pw"),
+        )
+        .await;
+    assert_eq!(status, 422, "{error}");
+    assert_eq!(error["side"], "target", "{error}");
+    assert!(
+        error["error"]
+            .as_str()
+            .unwrap()
+            .contains("rejected the login"),
+        "{error}"
+    );
+    assert!(error["request_id"].is_string());
+    assert!(!error.to_string().contains("wrong-target-pw"));
+
+    let mut both = submission(&source, &target, "wrong-target-pw");
+    both["source.password"] = json!("wrong-source-pw");
+    let (_, error) = service.post("/api/v1/migrations", both).await;
+    assert_eq!(error["side"], "both", "{error}");
+
+    let (status, invalid) = service
+        .post(
+            "/api/v1/migrations",
+            json!({"source.type": "imapx", "target.email": "nope"}),
+        )
+        .await;
+    assert_eq!(status, 422);
+    let fields: Vec<&str> = invalid["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["field"].as_str().unwrap())
+        .collect();
+    assert!(
+        fields.contains(&"source.type")
+            && fields.contains(&"target.email")
+            && fields.contains(&"source.password"),
+        "{invalid}"
+    );
+
+    let (status, unknown) = service
+        .post("/api/v1/migrations", json!({"source.typo": "imap"}))
+        .await;
+    assert_eq!(status, 400, "{unknown}");
+    assert!(
+        unknown["error"].as_str().unwrap().contains("source.typo"),
+        "{unknown}"
+    );
+
+    let (_, listed) = service.get("/api/v1/migrations").await;
+    assert_eq!(
+        listed["migrations"].as_array().unwrap().len(),
+        0,
+        "nothing stored"
+    );
+
+    let anonymous = reqwest::Client::new()
+        .get(format!("{}/api/v1/migrations", service.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status().as_u16(), 401);
+    service.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_start_time_in_the_future_is_honoured_in_the_servers_zone_and_with_an_offset() {
+    let source = Dovecot::start().unwrap();
+    let target = Dovecot::start().unwrap();
+    let service = Service::start().await;
+    let zone = jiff::tz::TimeZone::get("Europe/Berlin").unwrap();
+    let later = jiff::Timestamp::now()
+        .checked_add(jiff::SignedDuration::from_secs(3600))
+        .unwrap();
+    let local = later.to_zoned(zone).strftime("%Y-%m-%d %H:%M").to_string();
+    let mut body = submission(&source, &target, USER2_PASSWORD);
+    body["startdate"] = json!(local);
+    let (status, created) = service.post("/api/v1/migrations", body).await;
+    assert_eq!(status, 201, "{created}");
+    assert!(
+        created["startdate"].as_str().unwrap().starts_with(&local),
+        "{created}"
+    );
+    let mut body = submission(&source, &target, USER2_PASSWORD);
+    body["startdate"] = json!(later.to_string());
+    let (status, explicit) = service.post("/api/v1/migrations", body).await;
+    assert_eq!(status, 201, "{explicit}");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    for m in [&created, &explicit] {
+        let (_, now) = service
+            .get(&format!("/api/v1/migrations/{}", m["id"].as_str().unwrap()))
+            .await;
+        assert_eq!(now["state"], "waiting", "a future start waits: {now}");
+    }
+    let (_, cancelled) = service
+        .post(
+            &format!(
+                "/api/v1/migrations/{}/cancel",
+                created["id"].as_str().unwrap()
+            ),
+            json!({}),
+        )
+        .await;
+    assert_eq!(cancelled["state"], "cancelled");
+    service.stop().await;
+}

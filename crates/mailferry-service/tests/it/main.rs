@@ -1,0 +1,3 @@
+//! The service through its REST API, with real Dovecot servers on both sides.
+
+mod api;

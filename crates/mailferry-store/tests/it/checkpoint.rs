@@ -1,0 +1,105 @@
+//! The engine's checkpoints round-trip on both backends.
+
+use mailferry_store::{FolderCheckpoint, MappedMessage, MessageState};
+
+use crate::Db;
+
+#[tokio::test]
+async fn checkpoints_and_map_round_trip_on_sqlite() {
+    checkpoints_and_map_round_trip(Db::sqlite().await).await;
+}
+
+#[tokio::test]
+async fn checkpoints_and_map_round_trip_on_postgres() {
+    checkpoints_and_map_round_trip(Db::postgres().await).await;
+}
+
+async fn checkpoints_and_map_round_trip(db: Db) {
+    let store = &db.store;
+    assert_eq!(store.folder_checkpoint("j", "INBOX").await.unwrap(), None);
+    let cp = FolderCheckpoint {
+        source_folder: "INBOX".into(),
+        source_uidvalidity: 4_000_000_000,
+        target_folder: "INBOX".into(),
+        target_uidvalidity: Some(7),
+        source_uidnext: 12,
+        source_modseq: Some(1 << 40),
+    };
+    store.save_folder_checkpoint("j", &cp).await.unwrap();
+    store.save_folder_checkpoint("j", &cp).await.unwrap();
+    assert_eq!(
+        store.folder_checkpoint("j", "INBOX").await.unwrap(),
+        Some(cp.clone())
+    );
+    assert_eq!(
+        store.folder_checkpoints("j").await.unwrap(),
+        vec![cp.clone()]
+    );
+    let row = |uid, state| MappedMessage {
+        source_uid: uid,
+        fingerprint: format!("fp{uid}"),
+        state,
+        target_uid: None,
+        flags: "\\Seen".into(),
+        detail: None,
+    };
+    store
+        .record_messages(
+            "j",
+            "INBOX",
+            cp.source_uidvalidity,
+            &[row(1, MessageState::Pending), row(2, MessageState::Pending)],
+        )
+        .await
+        .unwrap();
+    let mut done = row(1, MessageState::Copied);
+    done.target_uid = Some(40);
+    let mut failed = row(3, MessageState::Failed);
+    failed.detail = Some("NO [OVERQUOTA] Quota exceeded".into());
+    store
+        .record_messages(
+            "j",
+            "INBOX",
+            cp.source_uidvalidity,
+            &[done.clone(), failed.clone()],
+        )
+        .await
+        .unwrap();
+    let rows = store
+        .mapped_messages("j", "INBOX", cp.source_uidvalidity)
+        .await
+        .unwrap();
+    assert_eq!(rows, vec![done, row(2, MessageState::Pending), failed]);
+    store
+        .delete_messages("j", "INBOX", cp.source_uidvalidity, &[2, 3])
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .mapped_messages("j", "INBOX", cp.source_uidvalidity)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    store.forget_folder("j", "INBOX").await.unwrap();
+    assert!(store
+        .mapped_messages("j", "INBOX", cp.source_uidvalidity)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(store.folder_checkpoint("j", "INBOX").await.unwrap(), None);
+    // Reopening keeps the schema version and does not migrate twice.
+    store.save_folder_checkpoint("j", &cp).await.unwrap();
+    let again = db.reopen().await;
+    assert_eq!(
+        again.folder_checkpoint("j", "INBOX").await.unwrap(),
+        Some(cp)
+    );
+    let versions: Vec<i64> =
+        sqlx::query_scalar("SELECT version FROM schema_version ORDER BY version")
+            .fetch_all(again.pool())
+            .await
+            .unwrap();
+    assert_eq!(versions, vec![1, 2]);
+}

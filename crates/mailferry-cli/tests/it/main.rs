@@ -3,3 +3,4 @@
 mod common;
 mod migrate;
 mod probe;
+mod service_crash;

@@ -25,6 +25,9 @@ pub struct ServiceConfig {
     pub check_timeout: Duration,
     /// Accept a submitted `insecure` flag (unverified certificates) per side.
     pub allow_insecure: bool,
+    /// On shutdown, how long a running pass may go on before it is stopped and its lease
+    /// released (`MAILFERRY_SHUTDOWN_GRACE_SECONDS`, default 5).
+    pub shutdown_grace: Duration,
 }
 
 impl ServiceConfig {
@@ -39,6 +42,12 @@ impl ServiceConfig {
             poll_interval: Duration::from_secs(2),
             check_timeout: Duration::from_secs(20),
             allow_insecure: true,
+            shutdown_grace: Duration::from_secs(
+                std::env::var("MAILFERRY_SHUTDOWN_GRACE_SECONDS")
+                    .ok()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(5),
+            ),
         }
     }
 

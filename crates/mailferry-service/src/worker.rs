@@ -56,7 +56,7 @@ async fn worker(state: Arc<AppState>, name: String, mut shutdown: watch::Receive
             _ = &mut run => {}
             _ = wait_for(&mut shutdown) => {
                 // Messages in flight get a moment to land; then the lease goes back.
-                if tokio::time::timeout(Duration::from_secs(5), &mut run).await.is_err() {
+                if tokio::time::timeout(state.config.shutdown_grace, &mut run).await.is_err() {
                     if let Err(e) = state.store.release_lease(&id, &name).await {
                         tracing::error!(migration = %id, error = %e, "cannot release the lease");
                     }

@@ -24,6 +24,14 @@ fn free_port() -> u16 {
 }
 
 fn start_serve(data: &Path, port: u16, log: &Path) -> Child {
+    start_serve_with_lease(data, port, log, 2)
+}
+
+fn start_serve_with_lease(data: &Path, port: u16, log: &Path, lease: u64) -> Child {
+    start_serve_with(data, port, log, lease, 5)
+}
+
+fn start_serve_with(data: &Path, port: u16, log: &Path, lease: u64, grace: u64) -> Child {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -38,8 +46,16 @@ fn start_serve(data: &Path, port: u16, log: &Path) -> Child {
             "--listen",
             &format!("127.0.0.1:{port}"),
         ])
-        .args(["--workers", "1", "--lease-seconds", "2", "--poll-ms", "100"])
+        .args([
+            "--workers",
+            "1",
+            "--lease-seconds",
+            &lease.to_string(),
+            "--poll-ms",
+            "100",
+        ])
         .env("MAILFERRY_ADMIN_PASSWORD", ADMIN)
+        .env("MAILFERRY_SHUTDOWN_GRACE_SECONDS", grace.to_string())
         .stdin(Stdio::null())
         .stdout(log.try_clone().unwrap())
         .stderr(log)
@@ -201,4 +217,89 @@ fn serve_killed_mid_transfer_resumes_to_done_without_duplicates_and_never_logs_s
             "the secret `{secret}` is in the service log"
         );
     }
+}
+
+#[test]
+fn sigterm_mid_transfer_releases_the_lease_so_a_restart_resumes_at_once() {
+    let source = Dovecot::start().unwrap();
+    let target = Dovecot::start().unwrap();
+    let corpus = bulk_corpus(41, 2500, 4);
+    source.fill(USER1, USER1_PASSWORD, &corpus).unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let log = data.path().join("serve.log");
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    // A lease of a minute: only a released lease lets the restart resume within seconds.
+    // No grace period: the pass is stopped mid-way, not allowed to finish.
+    let mut serve = start_serve_with(data.path(), port, &log, 60, 0);
+    assert!(wait_until(Duration::from_secs(20), || http(
+        "GET",
+        &format!("{base}/api/v1/info"),
+        None
+    )
+    .0 == 200));
+    let body = json!({
+        "source.type": "imap", "source.email": "user1@old.example", "source.username": USER1, "source.password": USER1_PASSWORD,
+        "source.server": format!("imap://127.0.0.1:{}", source.imap_port()), "source.insecure": true,
+        "target.type": "imap", "target.email": "user2@new.example", "target.username": USER2, "target.password": USER2_PASSWORD,
+        "target.server": format!("imap://127.0.0.1:{}", target.imap_port()), "target.insecure": true,
+    });
+    let (status, created) = http("POST", &format!("{base}/api/v1/migrations"), Some(&body));
+    assert_eq!(status, 201, "{created}");
+    let one = format!(
+        "{base}/api/v1/migrations/{}",
+        created["id"].as_str().unwrap()
+    );
+    assert!(wait_until(Duration::from_secs(60), || {
+        let (_, m) = http("GET", &one, None);
+        m["state"] == "transferring"
+            && m["progress"]["messages_transferred"].as_u64().unwrap_or(0) > 200
+    }));
+    let stopping = Instant::now();
+    Command::new("kill")
+        .args(["-TERM", &serve.id().to_string()])
+        .status()
+        .unwrap();
+    let status = serve.wait().unwrap();
+    assert!(
+        status.success(),
+        "serve exits cleanly on SIGTERM: {status:?}"
+    );
+    assert!(
+        stopping.elapsed() < Duration::from_secs(15),
+        "shutdown took {:?}",
+        stopping.elapsed()
+    );
+
+    let mut again = start_serve_with_lease(data.path(), port, &log, 60);
+    let resumed = wait_until(Duration::from_secs(30), || {
+        http("GET", &one, None).1["state"] == "done"
+    });
+    let (_, last) = http("GET", &one, None);
+    again.kill().unwrap();
+    again.wait().unwrap();
+    assert!(
+        resumed,
+        "not done within 30 s of the restart (a lease left behind would hold it for 60 s): {last}"
+    );
+    let verify = mailferry(
+        &[
+            "verify",
+            "--from",
+            &format!("imap://{USER1}@127.0.0.1:{}", source.imap_port()),
+            "--to",
+            &format!("imap://{USER2}@127.0.0.1:{}", target.imap_port()),
+            "--insecure",
+        ],
+        &[
+            ("MAILFERRY_FROM_PASSWORD", USER1_PASSWORD),
+            ("MAILFERRY_TO_PASSWORD", USER2_PASSWORD),
+        ],
+    );
+    assert!(
+        verify.status.success(),
+        "verify after the restart: {}\n{}",
+        stdout(&verify),
+        stderr(&verify)
+    );
 }

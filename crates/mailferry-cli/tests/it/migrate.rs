@@ -430,3 +430,38 @@ fn a_connection_cut_mid_transfer_is_retried_and_nothing_is_lost_or_doubled() {
         .sum();
     assert_eq!(on_target as usize, corpus.message_count());
 }
+
+#[test]
+fn a_uidvalidity_change_at_the_source_is_matched_by_fingerprint_not_copied_again() {
+    let pair = Pair::new(Dovecot::start().unwrap());
+    let corpus = nasty_corpus(false);
+    pair.source.fill(USER1, USER1_PASSWORD, &corpus).unwrap();
+    pair.migrate(&[]);
+    // Recreate a source folder with the same messages: new UIDVALIDITY, new UIDs.
+    pair.source
+        .doveadm(&["mailbox", "delete", "-u", USER1, "-r", "Archive/2019/Q1"])
+        .unwrap();
+    let again = Corpus {
+        folders: vec![corpus.folder("Archive/2019/Q1").unwrap().clone()],
+    };
+    pair.source.fill(USER1, USER1_PASSWORD, &again).unwrap();
+    let report = pair.migrate(&[]);
+    let folder = report["folders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["source"] == "Archive/2019/Q1")
+        .unwrap()
+        .clone();
+    assert_eq!(folder["copied"], 0, "{folder}");
+    assert_eq!(
+        folder["already_present"].as_u64().unwrap() as usize,
+        again.message_count(),
+        "{folder}"
+    );
+    assert!(
+        folder["notes"].to_string().contains("UIDVALIDITY"),
+        "{folder}"
+    );
+    pair.assert_verified();
+}

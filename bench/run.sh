@@ -199,7 +199,7 @@ tool_command() {
         "$MAILFERRY" migrate
         --from "imap://$user@127.0.0.1:$SRC_PORT"
         --to "imap://$tuser@127.0.0.1:$DST_PORT"
-        --insecure --state-dir "$RUN/mailferry/$user/state")
+        --plaintext --state-dir "$RUN/mailferry/$user/state")
       ;;
     mbsync)
       local dir=$RUN/mbsync/$user

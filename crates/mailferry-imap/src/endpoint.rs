@@ -15,6 +15,9 @@ pub enum Security {
     /// Plain connect, then STARTTLS (`imap://`, port 143). Without STARTTLS on offer the login
     /// goes ahead unencrypted only on a loopback address or when plaintext is allowed.
     StartTls,
+    /// No TLS at all, even where STARTTLS is offered: only when asked for explicitly, for
+    /// trusted networks and benchmarks on loopback. Passwords and mail travel in the clear.
+    Plain,
 }
 
 /// How to authenticate.

@@ -131,7 +131,7 @@ impl Session {
                 seconds: options.timeout.as_secs(),
                 during: "the TLS handshake",
             })??,
-            Security::StartTls => Stream::Plain(tcp),
+            Security::StartTls | Security::Plain => Stream::Plain(tcp),
         };
         let mut session = Self {
             stream,

@@ -251,7 +251,7 @@ fn side(
 fn endpoint_url(endpoint: &Endpoint) -> String {
     let scheme = match endpoint.security {
         mailferry_imap::Security::Tls => "imaps",
-        mailferry_imap::Security::StartTls => "imap",
+        mailferry_imap::Security::StartTls | mailferry_imap::Security::Plain => "imap",
     };
     format!("{scheme}://{}", endpoint.addr())
 }

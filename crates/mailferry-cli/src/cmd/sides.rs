@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context};
 use clap::Args;
 use mailferry_engine::{Account, CopyOptions};
-use mailferry_imap::{Auth, Endpoint, ImapUrl, TlsOptions};
+use mailferry_imap::{Auth, Endpoint, ImapUrl, Security, TlsOptions};
 use regex::Regex;
 
 use crate::credentials;
@@ -56,6 +56,10 @@ pub struct SidesArgs {
     /// Log in without TLS where a server offers no STARTTLS (always allowed on loopback).
     #[arg(long)]
     pub allow_plaintext: bool,
+    /// Never use TLS on imap:// addresses, even where the server offers STARTTLS: passwords
+    /// and mail travel unencrypted. Only for trusted networks and benchmarks on loopback.
+    #[arg(long)]
+    pub plaintext: bool,
     /// Seconds to wait for a server at each step.
     #[arg(long, default_value_t = 60, value_name = "SECONDS")]
     pub timeout: u64,
@@ -151,10 +155,19 @@ impl SidesArgs {
         let Some(user) = parsed.user.clone() else {
             bail!("the {} address `{}` names no user: write it as imap://USER@HOST or imaps://USER@HOST", spec.name, spec.url);
         };
+        let security = match (parsed.security, self.plaintext) {
+            (Security::Tls, true) => bail!(
+                "--plaintext cannot apply to the {} address `{}`: imaps:// is TLS; use imap://",
+                spec.name,
+                spec.url
+            ),
+            (Security::StartTls, true) => Security::Plain,
+            (security, _) => security,
+        };
         let endpoint = Endpoint {
             host: parsed.host,
             port: parsed.port,
-            security: parsed.security,
+            security,
             tls: TlsOptions {
                 ca_file: spec.ca_file.cloned(),
                 insecure: spec.insecure,

@@ -465,3 +465,45 @@ fn a_uidvalidity_change_at_the_source_is_matched_by_fingerprint_not_copied_again
     );
     pair.assert_verified();
 }
+
+#[test]
+fn plaintext_is_used_only_when_asked_for() {
+    let pair = Pair::new(Dovecot::start().unwrap());
+    pair.source
+        .fill(USER1, USER1_PASSWORD, &nasty_corpus(false))
+        .unwrap();
+    // Only mailferry logs in to the target. Dovecot writes its log through a separate
+    // process: wait until the number of login lines stops growing.
+    let logins = |server: &Dovecot| -> Vec<String> {
+        let read = || -> Vec<String> {
+            std::fs::read_to_string(server.log_path())
+                .unwrap()
+                .lines()
+                .filter(|l| l.contains("Login: user=<user2>"))
+                .map(str::to_string)
+                .collect()
+        };
+        let mut last = read();
+        loop {
+            std::thread::sleep(Duration::from_millis(300));
+            let now = read();
+            if now.len() == last.len() {
+                return now;
+            }
+            last = now;
+        }
+    };
+    pair.migrate(&[]);
+    let with_tls = logins(&pair.target);
+    assert!(
+        !with_tls.is_empty() && with_tls.iter().all(|l| l.contains("TLS")),
+        "STARTTLS is used when offered: {with_tls:?}"
+    );
+    pair.migrate(&["--plaintext"]);
+    let all = logins(&pair.target);
+    let plain: Vec<&String> = all[with_tls.len()..].iter().collect();
+    assert!(
+        !plain.is_empty() && plain.iter().all(|l| !l.contains("TLS")),
+        "--plaintext logs in without TLS: {plain:?}"
+    );
+}

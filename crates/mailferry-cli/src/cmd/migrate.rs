@@ -1,38 +1,76 @@
-//! `mailferry migrate`: copies one account from a source IMAP server to a target.
+//! `mailferry migrate`: copies one account from a source IMAP server to a target, or every
+//! account of a TOML job file (`--job`, see [`super::job_file`]), up to `--jobs N` at once.
 //!
 //! Idempotent and resumable: a second run copies nothing, an interrupted one (even killed)
 //! picks up where it stopped without duplicates. Progress on a terminal, a report per folder
-//! at the end; `--report FILE.json` writes it for scripts. Exit codes: 0 everything is on the
-//! target, 3 some messages or folders were skipped or failed (the report says which), 1 the
-//! run failed.
+//! at the end; `--report FILE.json` writes it for scripts (for a job file: an array, one
+//! report per account). Exit codes: 0 everything is on the target, 3 some messages or folders
+//! were skipped or failed (the report says which), 1 the run (or, with a job file, any
+//! account) failed.
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use clap::Args;
-use mailferry_engine::{migrate, CopyOptions, Job, Outcome, Progress, Report};
+use clap::{ArgGroup, Args};
+use mailferry_engine::{
+    migrate, Account, CopyOptions, Job, Outcome, Progress, ProgressSnapshot, Report, RoundTrips,
+};
 use mailferry_store::Store;
 
+use super::job_file::{self, SideFlags};
 use super::sides::{FolderArgs, SidesArgs};
 
-/// Copy one account's folders, messages, flags and dates from --from to --to.
+/// Copy one account's folders, messages, flags and dates from --from to --to, or every
+/// account listed in a job file (--job).
 #[derive(Debug, Args)]
+// --from/--to live in SidesArgs (shared with verify, where they are required); here a job
+// file can take their place. The empty default only lets clap fill the String fields.
+#[command(
+    mut_arg("from", |a| a
+        .required(false)
+        .default_value("")
+        .hide_default_value(true)
+        .requires("to")),
+    mut_arg("to", |a| a
+        .required(false)
+        .default_value("")
+        .hide_default_value(true)
+        .requires("from")),
+    group(ArgGroup::new("accounts").args(["from", "job"]).required(true).multiple(false)),
+)]
 pub struct MigrateArgs {
     #[command(flatten)]
     pub sides: SidesArgs,
     #[command(flatten)]
     pub folders: FolderArgs,
+    /// Migrate every account listed in this TOML job file (servers, accounts, password
+    /// files, options; see the README) instead of one --from/--to pair.
+    #[arg(
+        long,
+        value_name = "FILE",
+        conflicts_with_all = [
+            "to", "from_password_file", "to_password_file", "from_auth_as", "to_auth_as",
+            "from_oauth2_token_file", "to_oauth2_token_file", "from_ca_file", "to_ca_file",
+        ],
+    )]
+    pub job: Option<PathBuf>,
+    /// With --job: migrate up to N accounts at once. Default: 1.
+    #[arg(long, value_name = "N", requires = "job")]
+    pub jobs: Option<usize>,
+    /// Cap on connections to any one server, across all accounts of the run.
+    #[arg(long, value_name = "N")]
+    pub per_host_connections: Option<usize>,
     /// Where the state of the run is kept (what was copied, for reruns and resumption).
     /// Default: $XDG_STATE_HOME/mailferry, or ~/.local/state/mailferry.
     #[arg(long, value_name = "DIR", env = "MAILFERRY_STATE_DIR")]
     pub state_dir: Option<PathBuf>,
-    /// Connections per side; folders are spread over them.
-    #[arg(long, default_value_t = 4, value_name = "N")]
-    pub connections: usize,
+    /// Connections per side; folders are spread over them. Default: 4.
+    #[arg(long, value_name = "N")]
+    pub connections: Option<usize>,
     /// Skip messages bigger than this many bytes (reported as skipped). Accepts K, M, G.
     #[arg(long, value_name = "SIZE")]
     pub max_size: Option<String>,
@@ -42,6 +80,10 @@ pub struct MigrateArgs {
     /// Only messages received before this date (YYYY-MM-DD, UTC).
     #[arg(long, value_name = "DATE")]
     pub before: Option<String>,
+    /// Read at most this many bytes per second from the source (per account). Accepts K, M,
+    /// G: 10M is 10 MiB/s.
+    #[arg(long, value_name = "RATE")]
+    pub max_bandwidth: Option<String>,
     /// Print the plan (folders to create, messages and bytes per folder) and copy nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -60,48 +102,23 @@ pub struct MigrateArgs {
 }
 
 pub async fn run(args: MigrateArgs) -> anyhow::Result<ExitCode> {
+    if let Some(path) = &args.job {
+        return run_job_file(&args, path).await;
+    }
+    if args.jobs.is_some() {
+        bail!("--jobs goes with --job FILE.toml: one --from/--to pair is one account");
+    }
+    if args.sides.from.is_empty() || args.sides.to.is_empty() {
+        bail!("name the accounts: --from URL and --to URL, or --job FILE.toml");
+    }
     let (source, target) = args.sides.accounts()?;
-    let mut options = CopyOptions {
-        connections: args.connections.max(1),
-        timeout_seconds: args.sides.timeout,
-        ..CopyOptions::default()
-    };
-    args.folders.apply(&mut options)?;
-    options.max_message_size = args.max_size.as_deref().map(parse_size).transpose()?;
-    options.since = args
-        .since
-        .as_deref()
-        .map(|d| parse_day(d, "--since"))
-        .transpose()?;
-    options.before = args
-        .before
-        .as_deref()
-        .map(|d| parse_day(d, "--before"))
-        .transpose()?;
-    options.dry_run = args.dry_run;
-    options.sync_deletes = args.sync_deletes;
-    options.subscriptions = !args.no_subscriptions;
-
-    let id = job_id(&source.describe(), &target.describe());
-    let state_dir = match args.state_dir.clone() {
-        Some(dir) => dir,
-        None => default_state_dir()?,
-    };
-    let state_file = state_dir.join(format!("{id}.sqlite"));
-    options.spool_dir = Some(state_dir.clone());
-    let store = Store::open_sqlite(&state_file)
-        .await
-        .with_context(|| format!("cannot open the state database `{}`", state_file.display()))?;
-    let job = Job {
-        id: "cli".into(),
-        source,
-        target,
-        options,
-    };
+    let mut options = CopyOptions::default();
+    args.apply_flags(&mut options)?;
+    let state_dir = args.state_dir()?;
 
     let progress = Arc::new(Progress::default());
-    let ticker = spawn_progress(progress.clone(), args.quiet);
-    let result = migrate(&job, &store, progress.clone()).await;
+    let ticker = spawn_progress(vec![progress.clone()], args.quiet);
+    let result = run_account(source, target, options, &state_dir, progress).await;
     ticker.abort();
     let _ = ticker.await;
     let (report, trips) = result?;
@@ -112,18 +129,279 @@ pub async fn run(args: MigrateArgs) -> anyhow::Result<ExitCode> {
     );
     print_report(&report);
     if let Some(path) = &args.report {
-        let mut value = serde_json::to_value(&report)?;
-        value["outcome"] = serde_json::to_value(report.outcome())?;
-        value["round_trips"] = serde_json::to_value(trips)?;
-        value["peak_rss_bytes"] = peak_rss_bytes().into();
-        std::fs::write(path, serde_json::to_string_pretty(&value)?)
-            .with_context(|| format!("cannot write the report to `{}`", path.display()))?;
+        write_json(path, &report_json(&report, trips)?)?;
     }
-    Ok(match report.outcome() {
-        Outcome::Complete => ExitCode::SUCCESS,
-        Outcome::Partial => ExitCode::from(3),
-        Outcome::Failed => ExitCode::from(1),
-    })
+    Ok(exit_code([report.outcome()]))
+}
+
+impl MigrateArgs {
+    /// Applies the flags given on the command line to `options` (for a job file: over its
+    /// `[options]`); flags not given leave `options` as they are.
+    fn apply_flags(&self, options: &mut CopyOptions) -> anyhow::Result<()> {
+        options.timeout_seconds = self.sides.timeout;
+        if let Some(n) = self.connections {
+            options.connections = n.max(1);
+        }
+        if let Some(n) = self.per_host_connections {
+            if n == 0 {
+                bail!("--per-host-connections must be at least 1");
+            }
+            options.per_host_cap = n;
+        }
+        let mut folders = CopyOptions::default();
+        self.folders.apply(&mut folders)?;
+        if !folders.include.is_empty() {
+            options.include = folders.include;
+        }
+        if !folders.exclude.is_empty() {
+            options.exclude = folders.exclude;
+        }
+        if !folders.map.is_empty() {
+            options.map = folders.map;
+        }
+        if let Some(size) = &self.max_size {
+            options.max_message_size = Some(parse_size(size, "--max-size")?);
+        }
+        if let Some(rate) = &self.max_bandwidth {
+            let rate = parse_size(rate, "--max-bandwidth")?;
+            if rate == 0 {
+                bail!("--max-bandwidth must be more than 0 bytes per second");
+            }
+            options.max_bandwidth = Some(rate);
+        }
+        if let Some(day) = &self.since {
+            options.since = Some(parse_day(day, "--since")?);
+        }
+        if let Some(day) = &self.before {
+            options.before = Some(parse_day(day, "--before")?);
+        }
+        options.dry_run |= self.dry_run;
+        options.sync_deletes |= self.sync_deletes;
+        if self.no_subscriptions {
+            options.subscriptions = false;
+        }
+        Ok(())
+    }
+
+    fn state_dir(&self) -> anyhow::Result<PathBuf> {
+        match self.state_dir.clone() {
+            Some(dir) => Ok(dir),
+            None => default_state_dir(),
+        }
+    }
+}
+
+/// One account's run with its own state file in `state_dir`.
+async fn run_account(
+    source: Account,
+    target: Account,
+    mut options: CopyOptions,
+    state_dir: &Path,
+    progress: Arc<Progress>,
+) -> anyhow::Result<(Report, RoundTrips)> {
+    let id = job_id(&source.describe(), &target.describe());
+    let state_file = state_dir.join(format!("{id}.sqlite"));
+    options.spool_dir = Some(state_dir.to_path_buf());
+    let store = Store::open_sqlite(&state_file)
+        .await
+        .with_context(|| format!("cannot open the state database `{}`", state_file.display()))?;
+    let job = Job {
+        id: "cli".into(),
+        source,
+        target,
+        options,
+    };
+    Ok(migrate(&job, &store, progress).await?)
+}
+
+/// How one account of a job file ended.
+struct AccountRun {
+    index: usize,
+    source: String,
+    target: String,
+    result: anyhow::Result<(Report, RoundTrips)>,
+}
+
+impl AccountRun {
+    fn outcome(&self) -> Outcome {
+        match &self.result {
+            Ok((report, _)) => report.outcome(),
+            Err(_) => Outcome::Failed,
+        }
+    }
+
+    /// `alice@old -> alice@new: 120 copied, 0 already present, 0 failed (complete)`.
+    fn summary(&self) -> String {
+        let head = format!("{} -> {}", self.source, self.target);
+        match &self.result {
+            Err(error) => format!("{head}: failed: {error:#}"),
+            Ok((report, _)) if report.dry_run => format!(
+                "{head}: plan: {} messages, {} bytes in {} folders",
+                report
+                    .folders
+                    .iter()
+                    .map(|f| f.source_messages)
+                    .sum::<u64>(),
+                report.folders.iter().map(|f| f.source_bytes).sum::<u64>(),
+                report.folders.len()
+            ),
+            Ok((report, _)) => {
+                let skipped = match report.skipped() {
+                    0 => String::new(),
+                    n => format!("{n} skipped, "),
+                };
+                format!(
+                    "{head}: {} copied, {} already present, {skipped}{} failed ({})",
+                    report.copied(),
+                    report.already_present(),
+                    report.failed(),
+                    outcome_word(report.outcome())
+                )
+            }
+        }
+    }
+
+    fn json(&self) -> anyhow::Result<serde_json::Value> {
+        let mut value = match &self.result {
+            Ok((report, trips)) => report_json(report, *trips)?,
+            Err(error) => serde_json::json!({
+                "source": self.source,
+                "target": self.target,
+                "outcome": Outcome::Failed,
+                "error": format!("{error:#}"),
+            }),
+        };
+        value["account"] = self.index.into();
+        Ok(value)
+    }
+}
+
+/// `migrate --job FILE`: every account of the file, up to `--jobs` at once.
+async fn run_job_file(args: &MigrateArgs, path: &Path) -> anyhow::Result<ExitCode> {
+    let flags = SideFlags {
+        source_insecure: args.sides.insecure || args.sides.from_insecure,
+        target_insecure: args.sides.insecure || args.sides.to_insecure,
+        allow_plaintext: args.sides.allow_plaintext,
+    };
+    if args.jobs == Some(0) {
+        bail!("--jobs must be at least 1");
+    }
+    let file = job_file::load(path, flags)?;
+    for warning in &file.warnings {
+        eprintln!("warning: {warning}");
+    }
+    let mut options = file.options.clone();
+    args.apply_flags(&mut options)?;
+    let state_dir = args.state_dir()?;
+
+    let slots = Arc::new(tokio::sync::Semaphore::new(args.jobs.unwrap_or(1)));
+    let progresses: Vec<Arc<Progress>> = file
+        .accounts
+        .iter()
+        .map(|_| Arc::new(Progress::default()))
+        .collect();
+    let ticker = spawn_progress(progresses.clone(), args.quiet);
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut names = std::collections::HashMap::new();
+    for (account, progress) in file.accounts.into_iter().zip(progresses) {
+        let (source, target) = (account.source.describe(), account.target.describe());
+        let slots = slots.clone();
+        let options = options.clone();
+        let state_dir = state_dir.clone();
+        let task = tasks.spawn(async move {
+            let _slot = slots.acquire_owned().await;
+            run_account(
+                account.source,
+                account.target,
+                options,
+                &state_dir,
+                progress,
+            )
+            .await
+        });
+        names.insert(task.id(), (account.index, source, target));
+    }
+    let mut runs = Vec::new();
+    while let Some(joined) = tasks.join_next_with_id().await {
+        let (id, result) = match joined {
+            Ok((id, result)) => (id, result),
+            Err(error) => (error.id(), Err(anyhow::anyhow!("the run stopped: {error}"))),
+        };
+        let Some((index, source, target)) = names.remove(&id) else {
+            continue;
+        };
+        let run = AccountRun {
+            index,
+            source,
+            target,
+            result,
+        };
+        println!("{}", run.summary());
+        runs.push(run);
+    }
+    ticker.abort();
+    let _ = ticker.await;
+
+    runs.sort_by_key(|run| run.index);
+    for run in &runs {
+        println!();
+        match &run.result {
+            Ok((report, _)) => print_report(report),
+            Err(error) => {
+                println!("report: {} -> {}", run.source, run.target);
+                println!("failed: {error:#}");
+            }
+        }
+    }
+    let count = |outcome| runs.iter().filter(|r| r.outcome() == outcome).count();
+    println!(
+        "\n{} accounts: {} complete, {} partial, {} failed",
+        runs.len(),
+        count(Outcome::Complete),
+        count(Outcome::Partial),
+        count(Outcome::Failed)
+    );
+    if let Some(path) = &args.report {
+        let all = runs
+            .iter()
+            .map(AccountRun::json)
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        write_json(path, &serde_json::Value::Array(all))?;
+    }
+    Ok(exit_code(runs.iter().map(AccountRun::outcome)))
+}
+
+/// 1 if anything failed, else 3 if anything is partial, else 0.
+fn exit_code(outcomes: impl IntoIterator<Item = Outcome>) -> ExitCode {
+    let outcomes: Vec<Outcome> = outcomes.into_iter().collect();
+    if outcomes.contains(&Outcome::Failed) {
+        ExitCode::from(1)
+    } else if outcomes.contains(&Outcome::Partial) {
+        ExitCode::from(3)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn outcome_word(outcome: Outcome) -> &'static str {
+    match outcome {
+        Outcome::Complete => "complete",
+        Outcome::Partial => "partial",
+        Outcome::Failed => "failed",
+    }
+}
+
+fn report_json(report: &Report, trips: RoundTrips) -> anyhow::Result<serde_json::Value> {
+    let mut value = serde_json::to_value(report)?;
+    value["outcome"] = serde_json::to_value(report.outcome())?;
+    value["round_trips"] = serde_json::to_value(trips)?;
+    value["peak_rss_bytes"] = peak_rss_bytes().into();
+    Ok(value)
+}
+
+fn write_json(path: &Path, value: &serde_json::Value) -> anyhow::Result<()> {
+    std::fs::write(path, serde_json::to_string_pretty(value)?)
+        .with_context(|| format!("cannot write the report to `{}`", path.display()))
 }
 
 /// The process's peak resident memory (Linux), for the report.
@@ -160,7 +438,8 @@ fn default_state_dir() -> anyhow::Result<PathBuf> {
     }
 }
 
-fn parse_size(text: &str) -> anyhow::Result<u64> {
+/// `25M` and the like; `what` names the flag or key in the error.
+pub(crate) fn parse_size(text: &str, what: &str) -> anyhow::Result<u64> {
     let text = text.trim();
     let (number, factor) = match text.chars().last().map(|c| c.to_ascii_uppercase()) {
         Some('K') => (&text[..text.len() - 1], 1024),
@@ -169,14 +448,15 @@ fn parse_size(text: &str) -> anyhow::Result<u64> {
         _ => (text, 1),
     };
     let value: u64 = number.trim().parse().with_context(|| {
-        format!(
-            "--max-size `{text}` must be a number of bytes, optionally with K, M or G (e.g. 25M)"
-        )
+        format!("{what} `{text}` must be a number of bytes, optionally with K, M or G (e.g. 25M)")
     })?;
-    Ok(value * factor)
+    value
+        .checked_mul(factor)
+        .with_context(|| format!("{what} `{text}` is too big"))
 }
 
-fn parse_day(text: &str, flag: &str) -> anyhow::Result<i64> {
+/// `YYYY-MM-DD` as Unix seconds (UTC midnight); `flag` names the flag or key in the error.
+pub(crate) fn parse_day(text: &str, flag: &str) -> anyhow::Result<i64> {
     let parts: Vec<&str> = text.trim().split('-').collect();
     let bad =
         || anyhow::anyhow!("{flag} `{text}` must be a date as YYYY-MM-DD, for example 2024-01-31");
@@ -198,7 +478,24 @@ fn parse_day(text: &str, flag: &str) -> anyhow::Result<i64> {
     .ok_or_else(bad)
 }
 
-fn spawn_progress(progress: Arc<Progress>, quiet: bool) -> tokio::task::JoinHandle<()> {
+/// The counters of all runs added up.
+fn total_snapshot(progresses: &[Arc<Progress>]) -> ProgressSnapshot {
+    let mut total = ProgressSnapshot::default();
+    for s in progresses.iter().map(|p| p.snapshot()) {
+        total.total_messages += s.total_messages;
+        total.total_bytes += s.total_bytes;
+        total.done_messages += s.done_messages;
+        total.done_bytes += s.done_bytes;
+        total.copied_messages += s.copied_messages;
+        total.copied_bytes += s.copied_bytes;
+        total.failed_messages += s.failed_messages;
+        total.folders_total += s.folders_total;
+        total.folders_done += s.folders_done;
+    }
+    total
+}
+
+fn spawn_progress(progresses: Vec<Arc<Progress>>, quiet: bool) -> tokio::task::JoinHandle<()> {
     let terminal = std::io::stderr().is_terminal() && !quiet;
     tokio::spawn(async move {
         let bar = terminal.then(|| {
@@ -214,7 +511,7 @@ fn spawn_progress(progress: Arc<Progress>, quiet: bool) -> tokio::task::JoinHand
         let started = std::time::Instant::now();
         let mut last_log = std::time::Instant::now();
         loop {
-            let s = progress.snapshot();
+            let s = total_snapshot(&progresses);
             let seconds = started.elapsed().as_secs_f64().max(0.001);
             let rate = s.copied_messages as f64 / seconds;
             let mbps = s.copied_bytes as f64 / seconds / 1_048_576.0;
@@ -327,11 +624,68 @@ mod tests {
 
     #[test]
     fn sizes_and_days() {
-        assert_eq!(parse_size("25M").unwrap(), 25 * 1024 * 1024);
-        assert_eq!(parse_size("100").unwrap(), 100);
-        assert!(parse_size("x").is_err());
+        assert_eq!(parse_size("25M", "--max-size").unwrap(), 25 * 1024 * 1024);
+        assert_eq!(parse_size("100", "--max-size").unwrap(), 100);
+        assert!(parse_size("x", "--max-size")
+            .unwrap_err()
+            .to_string()
+            .starts_with("--max-size `x`"));
+        assert!(parse_size("99999999999G", "--max-bandwidth").is_err());
         assert_eq!(parse_day("1970-01-02", "--since").unwrap(), 86_400);
         assert!(parse_day("2024-13-01", "--since").is_err());
         assert_eq!(job_id("a@b:1", "c@d:2"), "a@b_1--c@d_2");
+    }
+
+    #[derive(Debug, clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        migrate: MigrateArgs,
+    }
+
+    fn flags(args: &[&str]) -> CopyOptions {
+        use clap::Parser;
+        let cli =
+            Cli::try_parse_from(std::iter::once("mailferry").chain(args.iter().copied())).unwrap();
+        // As a job file's [options] would set them: flags not given must leave them alone.
+        let mut options = CopyOptions {
+            connections: 2,
+            include: vec![regex::Regex::new("^INBOX").unwrap()],
+            max_bandwidth: Some(1),
+            ..CopyOptions::default()
+        };
+        cli.migrate.apply_flags(&mut options).unwrap();
+        options
+    }
+
+    #[test]
+    fn flags_override_only_what_they_name() {
+        let kept = flags(&["--job", "x.toml"]);
+        assert_eq!(kept.connections, 2);
+        assert_eq!(kept.include.len(), 1);
+        assert_eq!(kept.max_bandwidth, Some(1));
+        assert_eq!(kept.per_host_cap, 16);
+
+        let set = flags(&[
+            "--from",
+            "imap://a@h",
+            "--to",
+            "imap://b@h",
+            "--max-bandwidth",
+            "10M",
+            "--per-host-connections",
+            "3",
+            "--connections",
+            "6",
+            "--exclude",
+            "^Trash",
+            "--timeout",
+            "9",
+        ]);
+        assert_eq!(set.max_bandwidth, Some(10 * 1024 * 1024));
+        assert_eq!(set.per_host_cap, 3);
+        assert_eq!(set.connections, 6);
+        assert_eq!(set.include.len(), 1);
+        assert_eq!(set.exclude.len(), 1);
+        assert_eq!(set.timeout_seconds, 9);
     }
 }

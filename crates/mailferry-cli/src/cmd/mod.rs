@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::Subcommand;
 
 pub mod endpoint_args;
+pub mod job_file;
 pub mod migrate;
 pub mod probe;
 pub mod serve;

@@ -1,0 +1,1125 @@
+//! The TOML job file of `mailferry migrate --job FILE.toml`: many accounts, one source server
+//! and one target server, the same options for all.
+//!
+//! ```toml
+//! [source]                            # defaults for every account's source side
+//! url = "imaps://old.example.com"     # no user here; or imap://host:143 (STARTTLS)
+//! insecure = false                    # accept an unverified certificate (lab servers)
+//! ca_file = "/path/ca.pem"            # optional: trust these CA certificates
+//! auth_as_admin = "master"            # optional: log in as this admin/master user on behalf
+//!                                     # of each account; the password is the admin's:
+//! admin_password_file = "secrets/master"   # or admin_password_env (or, per account,
+//!                                          # source_password_file/_env)
+//!
+//! [target]                            # the same keys as [source]
+//! url = "imaps://new.example.com"
+//!
+//! [options]                           # all optional, same meaning as the flags of `migrate`
+//! connections = 4
+//! include = ["^INBOX"]
+//! exclude = ["^Trash"]
+//! map = { "Sent Items" = "Sent" }
+//! max_size = "25M"                    # or a number of bytes
+//! since = "2020-01-01"                # or a TOML date: since = 2020-01-01
+//! before = "2026-01-01"
+//! sync_deletes = false
+//! subscriptions = true
+//! max_bandwidth = "10M"               # bytes per second read from the source, per account
+//!
+//! [[account]]
+//! source_user = "alice@old.example.com"
+//! source_password_file = "secrets/alice-old"     # or source_password_env = "ALICE_OLD_PW"
+//! target_user = "alice@new.example.com"
+//! target_password_file = "secrets/alice-new"     # or target_password_env
+//! # optional: source_url, target_url (this account on other servers than [source]/[target])
+//! ```
+//!
+//! Rules: unknown keys are errors; relative paths are taken from the job file's directory; a
+//! password file holds the password on its first line. `source_password = "..."` (and
+//! `target_password`, `admin_password`) are accepted with a warning: a password is better kept
+//! in a file or an environment variable than in the job file. Command-line flags of
+//! `migrate` override `[options]`.
+//!
+//! Everything is checked before any account starts (password files read, environment
+//! variables looked up, addresses parsed, patterns compiled); every problem is listed, each
+//! with its line and the account and key it belongs to.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Display;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use mailferry_engine::{Account, CopyOptions};
+use mailferry_imap::{Auth, Endpoint, ImapUrl, TlsOptions};
+use regex::Regex;
+use secrecy::SecretString;
+use serde::Deserialize;
+use toml::de::{DeTable, DeValue, ValueDeserializer};
+use toml::Spanned;
+
+use super::migrate::{parse_day, parse_size};
+use crate::credentials;
+
+/// A checked job file: accounts with their credentials read, options compiled.
+#[derive(Debug)]
+pub struct JobFile {
+    pub accounts: Vec<JobAccount>,
+    /// Defaults, then `[options]`.
+    pub options: CopyOptions,
+    /// Things that work but had better be changed (passwords in the file).
+    pub warnings: Vec<String>,
+}
+
+/// One `[[account]]`.
+#[derive(Debug)]
+pub struct JobAccount {
+    /// 1-based position in the file.
+    pub index: usize,
+    pub source: Account,
+    pub target: Account,
+}
+
+/// What the command line adds to every account's sides.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SideFlags {
+    pub source_insecure: bool,
+    pub target_insecure: bool,
+    pub allow_plaintext: bool,
+}
+
+/// Reads and checks the job file at `path`; environment variables come from the process.
+pub fn load(path: &Path, flags: SideFlags) -> anyhow::Result<JobFile> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the job file `{}`", path.display()))?;
+    let base = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    parse(&text, &path.display().to_string(), base, flags, &|name| {
+        std::env::var(name).ok()
+    })
+    .map_err(|problems| {
+        let count = problems.len();
+        anyhow::anyhow!(
+            "the job file `{}` has {count} problem{}; no account was started:\n{}",
+            path.display(),
+            if count == 1 { "" } else { "s" },
+            problems
+                .iter()
+                .map(|p| format!("  {p}"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        )
+    })
+}
+
+/// `[source]` and `[target]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SideSection {
+    url: Option<Spanned<String>>,
+    insecure: Option<bool>,
+    ca_file: Option<Spanned<PathBuf>>,
+    auth_as_admin: Option<Spanned<String>>,
+    admin_password: Option<Spanned<String>>,
+    admin_password_file: Option<Spanned<PathBuf>>,
+    admin_password_env: Option<Spanned<String>>,
+}
+
+/// `[options]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OptionsSection {
+    connections: Option<Spanned<usize>>,
+    include: Option<Vec<Spanned<String>>>,
+    exclude: Option<Vec<Spanned<String>>>,
+    map: Option<BTreeMap<String, Spanned<String>>>,
+    max_size: Option<Spanned<toml::Value>>,
+    since: Option<Spanned<toml::Value>>,
+    before: Option<Spanned<toml::Value>>,
+    sync_deletes: Option<bool>,
+    subscriptions: Option<bool>,
+    max_bandwidth: Option<Spanned<toml::Value>>,
+}
+
+/// One `[[account]]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AccountEntry {
+    source_user: Option<Spanned<String>>,
+    source_password: Option<Spanned<String>>,
+    source_password_file: Option<Spanned<PathBuf>>,
+    source_password_env: Option<Spanned<String>>,
+    source_url: Option<Spanned<String>>,
+    target_user: Option<Spanned<String>>,
+    target_password: Option<Spanned<String>>,
+    target_password_file: Option<Spanned<PathBuf>>,
+    target_password_env: Option<Spanned<String>>,
+    target_url: Option<Spanned<String>>,
+}
+
+/// The problems found so far, each rendered as `FILE:LINE:COLUMN: PLACE: MESSAGE` and
+/// listed in the order of their lines.
+struct Problems<'a> {
+    text: &'a str,
+    file: &'a str,
+    list: Vec<((usize, usize), String)>,
+}
+
+impl Problems<'_> {
+    fn line_column(&self, span: &Range<usize>) -> (usize, usize) {
+        let before = &self.text[..span.start.min(self.text.len())];
+        let line = before.matches('\n').count() + 1;
+        let column = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
+        (line, column)
+    }
+
+    fn location(&self, span: Option<&Range<usize>>) -> String {
+        match span {
+            Some(span) => {
+                let (line, column) = self.line_column(span);
+                format!("{}:{line}:{column}", self.file)
+            }
+            None => self.file.to_string(),
+        }
+    }
+
+    fn add(&mut self, span: Option<&Range<usize>>, place: &str, message: impl Display) {
+        let location = self.location(span);
+        let key = span.map_or((0, 0), |s| self.line_column(s));
+        self.list
+            .push((key, format!("{location}: {place}: {message}")));
+    }
+
+    fn into_sorted(mut self) -> Vec<String> {
+        self.list.sort_by_key(|(key, _)| *key);
+        self.list.into_iter().map(|(_, text)| text).collect()
+    }
+}
+
+/// The fields serde knows for `T` (those `deny_unknown_fields` accepts).
+fn field_names<'de, T: Deserialize<'de>>() -> &'static [&'static str] {
+    struct Capture<'a>(&'a mut &'static [&'static str]);
+    impl<'de> serde::Deserializer<'de> for Capture<'_> {
+        type Error = serde::de::value::Error;
+        fn deserialize_any<V: serde::de::Visitor<'de>>(
+            self,
+            _: V,
+        ) -> Result<V::Value, Self::Error> {
+            Err(serde::de::Error::custom("not a struct"))
+        }
+        fn deserialize_struct<V: serde::de::Visitor<'de>>(
+            self,
+            _name: &'static str,
+            fields: &'static [&'static str],
+            _visitor: V,
+        ) -> Result<V::Value, Self::Error> {
+            *self.0 = fields;
+            Err(serde::de::Error::custom("captured"))
+        }
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
+            option unit unit_struct newtype_struct seq tuple tuple_struct map enum identifier
+            ignored_any
+        }
+    }
+    let mut fields: &'static [&'static str] = &[];
+    let _ = T::deserialize(Capture(&mut fields));
+    fields
+}
+
+/// Deserialises one table into `T`: unknown keys are reported (all of them, with their
+/// lines) and left out, so the known ones are still checked.
+fn section<'i, T: Deserialize<'i> + Default>(
+    value: &Spanned<DeValue<'i>>,
+    place: &str,
+    hint: &str,
+    problems: &mut Problems<'_>,
+) -> Option<T> {
+    let DeValue::Table(table) = value.get_ref() else {
+        problems.add(
+            Some(&value.span()),
+            place,
+            format_args!("must be a table ({hint})"),
+        );
+        return None;
+    };
+    let known = field_names::<T>();
+    for (key, _) in table.iter() {
+        if !known.contains(&key.get_ref().as_ref()) {
+            problems.add(
+                Some(&key.span()),
+                place,
+                format_args!(
+                    "unknown key `{}` (known keys: {})",
+                    key.get_ref(),
+                    known.join(", ")
+                ),
+            );
+        }
+    }
+    let clean: DeTable<'i> = table
+        .iter()
+        .filter(|(key, _)| known.contains(&key.get_ref().as_ref()))
+        .map(|(key, value)| (key.clone(), value.clone()))
+        .collect();
+    let spanned = Spanned::new(value.span(), DeValue::Table(clean));
+    match T::deserialize(ValueDeserializer::from(spanned)) {
+        Ok(parsed) => Some(parsed),
+        Err(error) => {
+            problems.add(error.span().as_ref(), place, error.message());
+            None
+        }
+    }
+}
+
+/// Parses and checks a job file's text. `file` names it in messages, `base` is where relative
+/// paths start, `env` looks up environment variables. Returns every problem on failure.
+pub fn parse(
+    text: &str,
+    file: &str,
+    base: &Path,
+    flags: SideFlags,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<JobFile, Vec<String>> {
+    let mut problems = Problems {
+        text,
+        file,
+        list: Vec::new(),
+    };
+    let root = match DeTable::parse(text) {
+        Ok(root) => root,
+        Err(error) => {
+            problems.add(error.span().as_ref(), "TOML", error.message());
+            return Err(problems.into_sorted());
+        }
+    };
+    let mut warnings = Vec::new();
+
+    let mut source = Some(SideSection::default());
+    let mut target = Some(SideSection::default());
+    let mut options = Some(OptionsSection::default());
+    let mut entries: Vec<(Range<usize>, Option<AccountEntry>)> = Vec::new();
+    let mut saw_account = false;
+    for (key, value) in root.get_ref().iter() {
+        match key.get_ref().as_ref() {
+            "source" => source = section(value, "[source]", "[source] url = ...", &mut problems),
+            "target" => target = section(value, "[target]", "[target] url = ...", &mut problems),
+            "options" => options = section(value, "[options]", "[options] ...", &mut problems),
+            "account" => {
+                saw_account = true;
+                let DeValue::Array(array) = value.get_ref() else {
+                    problems.add(
+                        Some(&key.span()),
+                        "account",
+                        "write each account as an [[account]] table (two brackets)",
+                    );
+                    continue;
+                };
+                for (i, item) in array.iter().enumerate() {
+                    let user = item
+                        .get_ref()
+                        .get("source_user")
+                        .and_then(|u| u.get_ref().as_str());
+                    let place = match user {
+                        Some(user) => format!("account {} ({user})", i + 1),
+                        None => format!("account {}", i + 1),
+                    };
+                    entries.push((
+                        item.span(),
+                        section(item, &place, "[[account]]", &mut problems),
+                    ));
+                }
+            }
+            other => problems.add(
+                Some(&key.span()),
+                "top level",
+                format_args!(
+                    "unknown key `{other}` (known: [source], [target], [options], [[account]])"
+                ),
+            ),
+        }
+    }
+    if !saw_account {
+        problems.add(
+            None,
+            "top level",
+            "no [[account]]: list each account to migrate as an [[account]] table",
+        );
+    }
+
+    let options = options.map(|o| copy_options(&o, &mut problems));
+    let source = source
+        .as_ref()
+        .map(|s| check_side(s, "source", base, env, &mut problems, &mut warnings));
+    let target = target
+        .as_ref()
+        .map(|s| check_side(s, "target", base, env, &mut problems, &mut warnings));
+
+    let mut accounts = Vec::new();
+    let mut seen: HashMap<(String, String), usize> = HashMap::new();
+    for (i, (span, entry)) in entries.iter().enumerate() {
+        let index = i + 1;
+        let Some(entry) = entry else { continue };
+        let place = match &entry.source_user {
+            Some(user) => format!("account {index} ({})", user.get_ref()),
+            None => format!("account {index}"),
+        };
+        let errors_before = problems.list.len();
+        let ctx = AccountCtx {
+            place: &place,
+            span,
+            base,
+            env,
+        };
+        let source_account = source.as_ref().and_then(|section| {
+            ctx.side(
+                section,
+                SideEntry {
+                    side: "source",
+                    user: &entry.source_user,
+                    password: &entry.source_password,
+                    password_file: &entry.source_password_file,
+                    password_env: &entry.source_password_env,
+                    url: &entry.source_url,
+                    insecure: flags.source_insecure,
+                    allow_plaintext: flags.allow_plaintext,
+                },
+                &mut problems,
+                &mut warnings,
+            )
+        });
+        let target_account = target.as_ref().and_then(|section| {
+            ctx.side(
+                section,
+                SideEntry {
+                    side: "target",
+                    user: &entry.target_user,
+                    password: &entry.target_password,
+                    password_file: &entry.target_password_file,
+                    password_env: &entry.target_password_env,
+                    url: &entry.target_url,
+                    insecure: flags.target_insecure,
+                    allow_plaintext: flags.allow_plaintext,
+                },
+                &mut problems,
+                &mut warnings,
+            )
+        });
+        if problems.list.len() != errors_before {
+            continue;
+        }
+        let (Some(source), Some(target)) = (source_account, target_account) else {
+            continue;
+        };
+        let pair = (source.describe(), target.describe());
+        if let Some(first) = seen.get(&pair) {
+            problems.add(
+                Some(span),
+                &place,
+                format_args!(
+                    "the same source and target as account {first} ({} -> {}): list each pair once",
+                    pair.0, pair.1
+                ),
+            );
+            continue;
+        }
+        seen.insert(pair, index);
+        accounts.push(JobAccount {
+            index,
+            source,
+            target,
+        });
+    }
+
+    match options {
+        Some(options) if problems.list.is_empty() => Ok(JobFile {
+            accounts,
+            options,
+            warnings,
+        }),
+        _ => Err(problems.into_sorted()),
+    }
+}
+
+/// A side section, checked once: its CA file found, the admin's password read.
+struct SideDefaults<'a> {
+    section: &'a SideSection,
+    /// The section's `url`: `Some(None)` when it is given but unusable (reported once).
+    url: Option<Option<ImapUrl>>,
+    ca_file: Option<PathBuf>,
+    /// `Some` when `auth_as_admin` and exactly one admin password are given and usable.
+    admin_password: Option<SecretString>,
+}
+
+/// Checks `[source]` or `[target]` itself; what depends on the account is checked per account.
+fn check_side<'a>(
+    section: &'a SideSection,
+    side: &str,
+    base: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+    problems: &mut Problems<'_>,
+    warnings: &mut Vec<String>,
+) -> SideDefaults<'a> {
+    let place = format!("[{side}]");
+    let url = section
+        .url
+        .as_ref()
+        .map(|url| check_url(url, "url", side, &place, problems));
+    let ca_file = section.ca_file.as_ref().and_then(|file| {
+        let path = base.join(file.get_ref());
+        if path.is_file() {
+            Some(path)
+        } else {
+            problems.add(
+                Some(&file.span()),
+                &place,
+                format_args!("ca_file `{}` is not a readable file", path.display()),
+            );
+            None
+        }
+    });
+    let given: Vec<(&str, Range<usize>)> = [
+        section
+            .admin_password
+            .as_ref()
+            .map(|p| ("admin_password", p.span())),
+        section
+            .admin_password_file
+            .as_ref()
+            .map(|p| ("admin_password_file", p.span())),
+        section
+            .admin_password_env
+            .as_ref()
+            .map(|p| ("admin_password_env", p.span())),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let names: Vec<&str> = given.iter().map(|(n, _)| *n).collect();
+    if let Some(password) = &section.admin_password {
+        warnings.push(format!(
+            "{}: {place}: admin_password is written in the job file; it is better kept in a \
+             file (admin_password_file) or an environment variable (admin_password_env)",
+            problems.location(Some(&password.span()))
+        ));
+    }
+    let mut admin_password = None;
+    if section.auth_as_admin.is_none() && !given.is_empty() {
+        problems.add(
+            Some(&given[0].1),
+            &place,
+            format_args!(
+                "{} is set but auth_as_admin is not: name the admin user with auth_as_admin, \
+                 or give the password per account",
+                names.join(", ")
+            ),
+        );
+    } else if given.len() > 1 {
+        problems.add(
+            Some(&given[1].1),
+            &place,
+            format_args!("{}: give only one", names.join(" and ")),
+        );
+    } else if let Some(p) = &section.admin_password {
+        admin_password = Some(SecretString::from(p.get_ref().clone()));
+    } else if let Some(file) = &section.admin_password_file {
+        admin_password = read_file(base, file, "admin_password_file", &place, problems);
+    } else if let Some(name) = &section.admin_password_env {
+        admin_password = read_env(env, name, "admin_password_env", &place, problems);
+    }
+    SideDefaults {
+        section,
+        url,
+        ca_file,
+        admin_password,
+    }
+}
+
+fn read_file(
+    base: &Path,
+    file: &Spanned<PathBuf>,
+    key: &str,
+    place: &str,
+    problems: &mut Problems<'_>,
+) -> Option<SecretString> {
+    let path = base.join(file.get_ref());
+    match credentials::secret("", Some(&path), "", "password") {
+        Ok(secret) => Some(secret),
+        Err(error) => {
+            problems.add(Some(&file.span()), place, format_args!("{key}: {error:#}"));
+            None
+        }
+    }
+}
+
+fn read_env(
+    env: &dyn Fn(&str) -> Option<String>,
+    name: &Spanned<String>,
+    key: &str,
+    place: &str,
+    problems: &mut Problems<'_>,
+) -> Option<SecretString> {
+    match env(name.get_ref()) {
+        Some(value) if !value.is_empty() => Some(SecretString::from(value)),
+        _ => {
+            problems.add(
+                Some(&name.span()),
+                place,
+                format_args!(
+                    "{key}: the environment variable `{}` is not set or empty",
+                    name.get_ref()
+                ),
+            );
+            None
+        }
+    }
+}
+
+/// An address without a user: `imaps://host[:port]`.
+fn check_url(
+    url: &Spanned<String>,
+    key: &str,
+    side: &str,
+    place: &str,
+    problems: &mut Problems<'_>,
+) -> Option<ImapUrl> {
+    match ImapUrl::parse(url.get_ref()) {
+        Err(error) => {
+            problems.add(Some(&url.span()), place, format_args!("{key}: {error}"));
+            None
+        }
+        Ok(parsed) if parsed.user.is_some() => {
+            problems.add(
+                Some(&url.span()),
+                place,
+                format_args!(
+                    "{key} `{}` names a user: write only imap(s)://HOST[:PORT] and put the \
+                     user in {side}_user",
+                    url.get_ref()
+                ),
+            );
+            None
+        }
+        Ok(parsed) => Some(parsed),
+    }
+}
+
+/// One account's keys for one side.
+struct SideEntry<'a> {
+    side: &'static str,
+    user: &'a Option<Spanned<String>>,
+    password: &'a Option<Spanned<String>>,
+    password_file: &'a Option<Spanned<PathBuf>>,
+    password_env: &'a Option<Spanned<String>>,
+    url: &'a Option<Spanned<String>>,
+    insecure: bool,
+    allow_plaintext: bool,
+}
+
+struct AccountCtx<'a> {
+    place: &'a str,
+    span: &'a Range<usize>,
+    base: &'a Path,
+    env: &'a dyn Fn(&str) -> Option<String>,
+}
+
+impl AccountCtx<'_> {
+    /// Builds one side of one account, reporting every problem; `None` if there was one.
+    fn side(
+        &self,
+        defaults: &SideDefaults<'_>,
+        entry: SideEntry<'_>,
+        problems: &mut Problems<'_>,
+        warnings: &mut Vec<String>,
+    ) -> Option<Account> {
+        let section = defaults.section;
+        let side = entry.side;
+        let place = self.place;
+        let before = problems.list.len();
+
+        // The server.
+        let parsed = match (entry.url, &defaults.url) {
+            (Some(url), _) => check_url(url, &format!("{side}_url"), side, place, problems),
+            (None, Some(parsed)) => parsed.clone(),
+            (None, None) => {
+                problems.add(
+                    Some(self.span),
+                    place,
+                    format_args!("no {side} server: set url in [{side}] or {side}_url here"),
+                );
+                None
+            }
+        };
+
+        // Who logs in.
+        let user = match entry.user {
+            Some(user) if !user.get_ref().trim().is_empty() => Some(user.get_ref().clone()),
+            Some(user) => {
+                problems.add(
+                    Some(&user.span()),
+                    place,
+                    format_args!("{side}_user is empty"),
+                );
+                None
+            }
+            None => {
+                problems.add(
+                    Some(self.span),
+                    place,
+                    format_args!("{side}_user is missing: every account needs one"),
+                );
+                None
+            }
+        };
+        let own: Vec<(String, Range<usize>)> = [
+            entry
+                .password
+                .as_ref()
+                .map(|p| (format!("{side}_password"), p.span())),
+            entry
+                .password_file
+                .as_ref()
+                .map(|p| (format!("{side}_password_file"), p.span())),
+            entry
+                .password_env
+                .as_ref()
+                .map(|p| (format!("{side}_password_env"), p.span())),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        if own.len() > 1 {
+            let names: Vec<&str> = own.iter().map(|(n, _)| n.as_str()).collect();
+            problems.add(
+                Some(&own[1].1),
+                place,
+                format_args!("{}: give only one", names.join(" and ")),
+            );
+        }
+        if let Some(password) = entry.password {
+            warnings.push(format!(
+                "{}: {place}: {side}_password is written in the job file; it is better kept in \
+                 a file ({side}_password_file) or an environment variable ({side}_password_env)",
+                problems.location(Some(&password.span()))
+            ));
+        }
+        let admin = section.auth_as_admin.as_ref();
+        let password = if let Some(p) = entry.password {
+            Some(SecretString::from(p.get_ref().clone()))
+        } else if let Some(file) = entry.password_file {
+            let key = format!("{side}_password_file");
+            read_file(self.base, file, &key, place, problems)
+        } else if let Some(name) = entry.password_env {
+            let key = format!("{side}_password_env");
+            read_env(self.env, name, &key, place, problems)
+        } else if admin.is_some()
+            && (section.admin_password.is_some()
+                || section.admin_password_file.is_some()
+                || section.admin_password_env.is_some())
+        {
+            // Reported once at [source]/[target] when unusable.
+            defaults.admin_password.clone()
+        } else {
+            problems.add(
+                Some(self.span),
+                place,
+                format_args!(
+                    "no {side} password: set {side}_password_file or {side}_password_env{}",
+                    if admin.is_some() {
+                        format!(" (the admin's), or admin_password_file in [{side}]")
+                    } else {
+                        String::new()
+                    }
+                ),
+            );
+            None
+        };
+
+        if problems.list.len() != before {
+            return None;
+        }
+        let (parsed, user, password) = (parsed?, user?, password?);
+        let auth = match admin {
+            Some(admin) => Auth::AsUser {
+                admin: admin.get_ref().clone(),
+                password,
+                authorize_as: user,
+            },
+            None => Auth::Password { user, password },
+        };
+        Some(Account {
+            endpoint: Endpoint {
+                host: parsed.host,
+                port: parsed.port,
+                security: parsed.security,
+                tls: TlsOptions {
+                    ca_file: defaults.ca_file.clone(),
+                    insecure: section.insecure.unwrap_or(false) || entry.insecure,
+                },
+                allow_plaintext: entry.allow_plaintext,
+            },
+            auth,
+        })
+    }
+}
+
+/// `CopyOptions` from the defaults and `[options]`.
+fn copy_options(section: &OptionsSection, problems: &mut Problems<'_>) -> CopyOptions {
+    let place = "[options]";
+    let mut options = CopyOptions::default();
+    if let Some(n) = &section.connections {
+        if *n.get_ref() == 0 {
+            problems.add(Some(&n.span()), place, "connections must be at least 1");
+        }
+        options.connections = (*n.get_ref()).max(1);
+    }
+    let mut compile = |patterns: &Option<Vec<Spanned<String>>>, key: &str| -> Vec<Regex> {
+        let mut out = Vec::new();
+        for pattern in patterns.iter().flatten() {
+            match Regex::new(pattern.get_ref()) {
+                Ok(regex) => out.push(regex),
+                Err(error) => {
+                    // The regex crate's message spans lines; its last one says what is wrong.
+                    let text = error.to_string();
+                    let reason = text.lines().last().unwrap_or("").trim();
+                    problems.add(
+                        Some(&pattern.span()),
+                        place,
+                        format_args!(
+                            "{key} `{}` is not a valid regular expression ({})",
+                            pattern.get_ref(),
+                            reason.trim_start_matches("error: ")
+                        ),
+                    )
+                }
+            }
+        }
+        out
+    };
+    options.include = compile(&section.include, "include");
+    options.exclude = compile(&section.exclude, "exclude");
+    for (from, to) in section.map.iter().flatten() {
+        if from.trim().is_empty() || to.get_ref().trim().is_empty() {
+            problems.add(
+                Some(&to.span()),
+                place,
+                "map: source and target folder names must not be empty",
+            );
+        } else {
+            options
+                .map
+                .push((from.trim().to_string(), to.get_ref().trim().to_string()));
+        }
+    }
+    let mut size = |value: &Option<Spanned<toml::Value>>, key: &str| -> Option<u64> {
+        let value = value.as_ref()?;
+        let parsed = match value.get_ref() {
+            toml::Value::Integer(n) if *n >= 0 => Ok(*n as u64),
+            toml::Value::String(text) => parse_size(text, key).map_err(|e| e.to_string()),
+            _ => Err(format!(
+                "{key} must be a size such as \"25M\" (K, M, G) or a number of bytes"
+            )),
+        };
+        match parsed {
+            Ok(n) => Some(n),
+            Err(message) => {
+                problems.add(Some(&value.span()), place, message);
+                None
+            }
+        }
+    };
+    options.max_message_size = size(&section.max_size, "max_size");
+    options.max_bandwidth = size(&section.max_bandwidth, "max_bandwidth");
+    if options.max_bandwidth == Some(0) {
+        problems.add(
+            section.max_bandwidth.as_ref().map(|v| v.span()).as_ref(),
+            place,
+            "max_bandwidth must be more than 0",
+        );
+    }
+    let mut day = |value: &Option<Spanned<toml::Value>>, key: &str| -> Option<i64> {
+        let value = value.as_ref()?;
+        let text = match value.get_ref() {
+            toml::Value::String(text) => text.clone(),
+            toml::Value::Datetime(date) if date.time.is_none() && date.offset.is_none() => {
+                date.to_string()
+            }
+            _ => String::new(),
+        };
+        match parse_day(&text, key) {
+            Ok(day) => Some(day),
+            Err(error) => {
+                problems.add(Some(&value.span()), place, error);
+                None
+            }
+        }
+    };
+    options.since = day(&section.since, "since");
+    options.before = day(&section.before, "before");
+    if let Some(v) = section.sync_deletes {
+        options.sync_deletes = v;
+    }
+    if let Some(v) = section.subscriptions {
+        options.subscriptions = v;
+    }
+    options
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FULL: &str = r#"
+[source]
+url = "imaps://old.example.com"
+insecure = true
+auth_as_admin = "master"
+admin_password_env = "MASTER_PW"
+
+[target]
+url = "imap://new.example.com:1143"
+
+[options]
+connections = 2
+include = ["^INBOX"]
+exclude = ["^Trash"]
+map = { "Sent Items" = "Sent" }
+max_size = "25M"
+since = "2020-01-01"
+before = 2026-01-01
+sync_deletes = true
+subscriptions = false
+max_bandwidth = "10M"
+
+[[account]]
+source_user = "alice@old.example.com"
+target_user = "alice@new.example.com"
+target_password_file = "secrets/alice-new"
+
+[[account]]
+source_user = "bob@old.example.com"
+target_user = "bob@new.example.com"
+target_password_env = "BOB_NEW_PW"
+target_url = "imaps://other.example.com"
+"#;
+
+    fn env(name: &str) -> Option<String> {
+        match name {
+            "MASTER_PW" => Some("masterpw".into()),
+            "BOB_NEW_PW" => Some("bobpw".into()),
+            _ => None,
+        }
+    }
+
+    fn parse_in(dir: &Path, text: &str) -> Result<JobFile, Vec<String>> {
+        parse(text, "jobs.toml", dir, SideFlags::default(), &env)
+    }
+
+    fn secrets_dir() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("secrets")).unwrap();
+        std::fs::write(dir.path().join("secrets/alice-new"), "alicepw\n").unwrap();
+        dir
+    }
+
+    #[test]
+    fn a_full_file_parses() {
+        let dir = secrets_dir();
+        let job = parse_in(dir.path(), FULL).unwrap_or_else(|p| panic!("{p:#?}"));
+        assert!(job.warnings.is_empty(), "{:?}", job.warnings);
+        let o = &job.options;
+        assert_eq!(o.connections, 2);
+        assert_eq!(o.include.len(), 1);
+        assert_eq!(o.exclude[0].as_str(), "^Trash");
+        assert_eq!(o.map, vec![("Sent Items".into(), "Sent".into())]);
+        assert_eq!(o.max_message_size, Some(25 * 1024 * 1024));
+        assert_eq!(o.max_bandwidth, Some(10 * 1024 * 1024));
+        assert_eq!(o.since, Some(parse_day("2020-01-01", "").unwrap()));
+        assert_eq!(o.before, Some(parse_day("2026-01-01", "").unwrap()));
+        assert!(o.sync_deletes && !o.subscriptions);
+
+        assert_eq!(job.accounts.len(), 2);
+        let alice = &job.accounts[0];
+        assert_eq!(alice.index, 1);
+        assert_eq!(
+            alice.source.describe(),
+            "alice@old.example.com@old.example.com:993"
+        );
+        assert!(alice.source.endpoint.tls.insecure);
+        assert!(!alice.target.endpoint.tls.insecure);
+        match &alice.source.auth {
+            Auth::AsUser {
+                admin,
+                authorize_as,
+                password,
+            } => {
+                assert_eq!(admin, "master");
+                assert_eq!(authorize_as, "alice@old.example.com");
+                use secrecy::ExposeSecret;
+                assert_eq!(password.expose_secret(), "masterpw");
+            }
+            other => panic!("{other:?}"),
+        }
+        match &alice.target.auth {
+            Auth::Password { user, password } => {
+                use secrecy::ExposeSecret;
+                assert_eq!(user, "alice@new.example.com");
+                assert_eq!(password.expose_secret(), "alicepw");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(alice.target.endpoint.port, 1143);
+        let bob = &job.accounts[1];
+        assert_eq!(bob.target.endpoint.host, "other.example.com");
+        assert_eq!(bob.target.endpoint.port, 993);
+    }
+
+    #[test]
+    fn every_problem_is_listed_with_line_account_and_key() {
+        let dir = secrets_dir();
+        let text = r#"
+[source]
+url = "imaps://old.example.com"
+colour = "blue"
+
+[target]
+url = "ftp://new.example.com"
+
+[options]
+max_size = "lots"
+include = ["("]
+
+[[account]]
+source_user = "alice"
+source_password_env = "NOPE"
+target_user = "alice"
+target_password_file = "secrets/missing"
+
+[[account]]
+source_user = "bob"
+source_password = "x"
+sorce_url = "imap://x"
+target_password_env = "BOB_NEW_PW"
+"#;
+        let problems = parse_in(dir.path(), text).unwrap_err();
+        let all = problems.join("\n");
+        let expect = [
+            "jobs.toml:4:1: [source]: unknown key `colour`",
+            "jobs.toml:10:12: [options]: max_size `lots` must be a number",
+            "jobs.toml:11:12: [options]: include `(` is not a valid regular expression (unclosed group)",
+            "jobs.toml:15:23: account 1 (alice): source_password_env: the environment variable `NOPE` is not set",
+            "jobs.toml:7:7: [target]: url: `ftp://new.example.com` is not an IMAP address",
+            "jobs.toml:17:24: account 1 (alice): target_password_file: cannot read",
+            "jobs.toml:22:1: account 2 (bob): unknown key `sorce_url`",
+            "jobs.toml:19:1: account 2 (bob): target_user is missing",
+        ];
+        for needle in expect {
+            assert!(all.contains(needle), "lacks `{needle}` in:\n{all}");
+        }
+        // In the order of the lines; the bad [target] url once, not once per account.
+        assert!(
+            all.find("colour").unwrap() < all.find("ftp://").unwrap(),
+            "{all}"
+        );
+        assert_eq!(all.matches("ftp://").count(), 1, "{all}");
+        assert_eq!(problems.len(), 8, "{all}");
+    }
+
+    #[test]
+    fn syntax_errors_and_wrong_shapes() {
+        let dir = tempfile::tempdir().unwrap();
+        let problems = parse_in(dir.path(), "[source\nurl = 1").unwrap_err();
+        assert!(problems[0].starts_with("jobs.toml:1:"), "{problems:?}");
+
+        let problems = parse_in(dir.path(), "[account]\nsource_user = \"a\"\n").unwrap_err();
+        assert!(
+            problems[0].contains("[[account]] table (two brackets)"),
+            "{problems:?}"
+        );
+
+        let problems = parse_in(dir.path(), "[source]\nurl = \"imaps://h\"\n").unwrap_err();
+        assert!(problems[0].contains("no [[account]]"), "{problems:?}");
+
+        let problems = parse_in(
+            dir.path(),
+            "[options]\nconnections = \"four\"\n[[account]]\n",
+        )
+        .unwrap_err();
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.starts_with("jobs.toml:2:15: [options]: invalid type")),
+            "{problems:?}"
+        );
+    }
+
+    #[test]
+    fn users_in_urls_duplicates_and_plain_passwords() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = r#"
+[source]
+url = "imaps://alice@old.example.com"
+[target]
+url = "imaps://new.example.com"
+[[account]]
+source_user = "a"
+source_password = "pw"
+target_user = "a"
+target_password = "pw"
+target_password_env = "BOB_NEW_PW"
+"#;
+        let problems = parse_in(dir.path(), text).unwrap_err();
+        let all = problems.join("\n");
+        assert!(all.contains("names a user"), "{all}");
+        assert!(
+            all.contains("target_password and target_password_env: give only one"),
+            "{all}"
+        );
+
+        let text = r#"
+[source]
+url = "imaps://old.example.com"
+[target]
+url = "imaps://new.example.com"
+[[account]]
+source_user = "a"
+source_password = "pw"
+target_user = "a"
+target_password_env = "BOB_NEW_PW"
+[[account]]
+source_user = "a"
+source_password_env = "BOB_NEW_PW"
+target_user = "a"
+target_password_env = "BOB_NEW_PW"
+"#;
+        let problems = parse_in(dir.path(), text).unwrap_err();
+        assert!(
+            problems[0].contains("account 2 (a): the same source and target as account 1"),
+            "{problems:?}"
+        );
+
+        let ok = text.replace(
+            "[[account]]\nsource_user = \"a\"\nsource_password_env",
+            "[[account]]\nsource_user = \"b\"\nsource_password_env",
+        );
+        let job = parse_in(dir.path(), &ok).unwrap();
+        assert_eq!(job.accounts.len(), 2);
+        assert_eq!(job.warnings.len(), 1);
+        assert!(
+            job.warnings[0].starts_with(
+                "jobs.toml:8:19: account 1 (a): source_password is written in the job file"
+            ),
+            "{:?}",
+            job.warnings
+        );
+    }
+
+    #[test]
+    fn the_known_keys_are_the_struct_fields() {
+        assert_eq!(field_names::<SideSection>().len(), 7);
+        assert!(field_names::<AccountEntry>().contains(&"target_password_env"));
+        assert!(field_names::<OptionsSection>().contains(&"max_bandwidth"));
+    }
+}

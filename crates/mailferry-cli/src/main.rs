@@ -6,6 +6,7 @@
 //! - `report`: how errors are printed: what failed, the causes, and a hint.
 
 mod cmd;
+mod config_file;
 mod credentials;
 mod report;
 

@@ -3,6 +3,8 @@
 //! start prints a one-time admin password unless `MAILFERRY_ADMIN_PASSWORD` is set.
 //! `mailferry worker`: workers only, joining a shared PostgreSQL to scale out.
 //! `mailferry token create`: an API token for scripts.
+//! All three read the settings file (`--config`, default `mailferry.toml` in the data
+//! directory; see `config_file`) under the environment and the flags.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -16,15 +18,22 @@ use mailferry_service::{worker, AppState, Sealer, ServiceConfig};
 use mailferry_store::Store;
 use tokio::sync::watch;
 
+use crate::config_file;
+
 /// Where the service keeps its data, and which database it uses.
 #[derive(Debug, Clone, Args)]
 pub struct DataArgs {
-    /// The data directory: database, key file. Default: $XDG_DATA_HOME/mailferry or
-    /// ~/.local/share/mailferry.
+    /// The settings file (flat TOML; keys as named under each flag). An unknown key is a
+    /// warning, a value of the wrong type an error. Default: `mailferry.toml` in the data
+    /// directory, if it exists.
+    #[arg(long, value_name = "FILE", env = "MAILFERRY_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// The data directory: database, key file, settings file. Default: $XDG_DATA_HOME/mailferry
+    /// or ~/.local/share/mailferry. File key: `data_dir` (relative to the file's directory).
     #[arg(long, value_name = "DIR", env = "MAILFERRY_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
     /// A shared PostgreSQL (postgres://user:password@host/db) instead of the embedded SQLite;
-    /// needed for `mailferry worker` processes on other machines.
+    /// needed for `mailferry worker` processes on other machines. File key: `database_url`.
     #[arg(
         long,
         value_name = "URL",
@@ -34,73 +43,82 @@ pub struct DataArgs {
     pub database_url: Option<String>,
 }
 
-/// How workers run.
+const DEFAULT_WORKERS: usize = 2;
+const DEFAULT_CONNECTIONS: usize = 2;
+const DEFAULT_PER_HOST_CONNECTIONS: usize = 16;
+const DEFAULT_LEASE_SECONDS: u64 = 60;
+const DEFAULT_POLL_MS: u64 = 2000;
+const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+
+/// The settings file, for `--help`.
+const SETTINGS_HELP: &str = "\
+Settings come from, weakest first: built-in defaults, the settings file (--config, default
+mailferry.toml in the data directory), MAILFERRY_* environment variables, flags. The file is
+flat TOML; each option above names its key: data_dir, listen (serve only), database_url,
+workers, connections, per_host_connections, lease_seconds, poll_ms, time_zone, no_insecure.
+An unknown key is a warning; a value of the wrong type is an error. Example:
+
+  listen = \"0.0.0.0:8080\"
+  database_url = \"postgres://mailferry@db.example/mailferry\"
+  workers = 4
+  time_zone = \"Europe/Berlin\"";
+
+/// How workers run. The fields are `None` where neither flag nor environment said anything:
+/// the settings file fills those, then the defaults.
 #[derive(Debug, Clone, Args)]
 pub struct WorkerArgs {
-    /// Migration passes running at once in this process.
-    #[arg(long, default_value_t = 2, value_name = "N", env = "MAILFERRY_WORKERS")]
-    pub workers: usize,
-    /// Connections per side for each migration.
-    #[arg(
-        long,
-        default_value_t = 2,
-        value_name = "N",
-        env = "MAILFERRY_CONNECTIONS_PER_MIGRATION"
-    )]
-    pub connections: usize,
-    /// Cap on connections per mail host across all migrations of this process.
-    #[arg(
-        long,
-        default_value_t = 16,
-        value_name = "N",
-        env = "MAILFERRY_PER_HOST_CONNECTIONS"
-    )]
-    pub per_host_connections: usize,
+    /// Migration passes running at once in this process. Default: 2. File key: `workers`.
+    #[arg(long, value_name = "N", env = "MAILFERRY_WORKERS")]
+    pub workers: Option<usize>,
+    /// Connections per side for each migration. Default: 2. File key: `connections`.
+    #[arg(long, value_name = "N", env = "MAILFERRY_CONNECTIONS_PER_MIGRATION")]
+    pub connections: Option<usize>,
+    /// Cap on connections per mail host across all migrations of this process. Default: 16.
+    /// File key: `per_host_connections`.
+    #[arg(long, value_name = "N", env = "MAILFERRY_PER_HOST_CONNECTIONS")]
+    pub per_host_connections: Option<usize>,
     /// Seconds a worker's claim on a migration lasts without renewal; after a crash the job
-    /// is taken over once it expires.
-    #[arg(
-        long,
-        default_value_t = 60,
-        value_name = "SECONDS",
-        env = "MAILFERRY_LEASE_SECONDS"
-    )]
-    pub lease_seconds: u64,
-    /// How often idle workers look for due migrations, in milliseconds.
-    #[arg(
-        long,
-        default_value_t = 2000,
-        value_name = "MS",
-        env = "MAILFERRY_POLL_MS"
-    )]
-    pub poll_ms: u64,
+    /// is taken over once it expires. Default: 60. File key: `lease_seconds`.
+    #[arg(long, value_name = "SECONDS", env = "MAILFERRY_LEASE_SECONDS")]
+    pub lease_seconds: Option<u64>,
+    /// How often idle workers look for due migrations, in milliseconds. Default: 2000.
+    /// File key: `poll_ms`.
+    #[arg(long, value_name = "MS", env = "MAILFERRY_POLL_MS")]
+    pub poll_ms: Option<u64>,
     /// The time zone entered start and resync times are read in (IANA name, e.g.
-    /// Europe/Berlin). Default: the system's.
+    /// Europe/Berlin). Default: the system's. File key: `time_zone`.
     #[arg(long, value_name = "ZONE", env = "MAILFERRY_TIME_ZONE")]
     pub time_zone: Option<String>,
     /// Refuse submissions that ask for unverified certificates (`source.insecure`).
-    #[arg(long, env = "MAILFERRY_NO_INSECURE")]
-    pub no_insecure: bool,
+    /// `--no-insecure=false` turns it off again. Default: false. File key: `no_insecure`.
+    #[arg(
+        long,
+        value_name = "BOOL",
+        env = "MAILFERRY_NO_INSECURE",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub no_insecure: Option<bool>,
 }
 
 /// Run the service: web API, scheduler and workers.
 #[derive(Debug, Args)]
+#[command(after_help = SETTINGS_HELP)]
 pub struct ServeArgs {
     #[command(flatten)]
     pub data: DataArgs,
     #[command(flatten)]
     pub workers: WorkerArgs,
-    /// Address to listen on.
-    #[arg(
-        long,
-        default_value = "127.0.0.1:8080",
-        value_name = "ADDR",
-        env = "MAILFERRY_LISTEN"
-    )]
-    pub listen: SocketAddr,
+    /// Address to listen on. Default: 127.0.0.1:8080. File key: `listen`.
+    #[arg(long, value_name = "ADDR", env = "MAILFERRY_LISTEN")]
+    pub listen: Option<SocketAddr>,
 }
 
 /// Run workers only, against a shared PostgreSQL (`--database-url`).
 #[derive(Debug, Args)]
+#[command(after_help = SETTINGS_HELP)]
 pub struct WorkerOnlyArgs {
     #[command(flatten)]
     pub data: DataArgs,
@@ -133,6 +151,48 @@ fn data_dir(args: &DataArgs) -> anyhow::Result<PathBuf> {
     }
 }
 
+/// Puts the settings file under the flags and environment: every setting they left open
+/// (`None`) takes the file's value. Which file: `--config`/`MAILFERRY_CONFIG` (it must
+/// exist), else `mailferry.toml` in the data directory if there is one.
+fn layer_file(
+    data: &mut DataArgs,
+    workers: Option<&mut WorkerArgs>,
+    listen: Option<&mut Option<SocketAddr>>,
+) -> anyhow::Result<()> {
+    let path = match &data.config {
+        Some(path) => path.clone(),
+        None => match data_dir(data) {
+            Ok(dir) if dir.join(config_file::DEFAULT_NAME).is_file() => {
+                dir.join(config_file::DEFAULT_NAME)
+            }
+            _ => return Ok(()),
+        },
+    };
+    let file = config_file::load(&path)?;
+    tracing::info!(file = %path.display(), "settings file read");
+    fill(&mut data.data_dir, file.data_dir);
+    fill(&mut data.database_url, file.database_url);
+    if let Some(args) = workers {
+        fill(&mut args.workers, file.workers);
+        fill(&mut args.connections, file.connections);
+        fill(&mut args.per_host_connections, file.per_host_connections);
+        fill(&mut args.lease_seconds, file.lease_seconds);
+        fill(&mut args.poll_ms, file.poll_ms);
+        fill(&mut args.time_zone, file.time_zone);
+        fill(&mut args.no_insecure, file.no_insecure);
+    }
+    if let Some(listen) = listen {
+        fill(listen, file.listen);
+    }
+    Ok(())
+}
+
+fn fill<T>(slot: &mut Option<T>, from_file: Option<T>) {
+    if slot.is_none() {
+        *slot = from_file;
+    }
+}
+
 async fn open(args: &DataArgs) -> anyhow::Result<(PathBuf, Store, Sealer)> {
     let dir = data_dir(args)?;
     std::fs::create_dir_all(&dir)
@@ -157,12 +217,15 @@ async fn open(args: &DataArgs) -> anyhow::Result<(PathBuf, Store, Sealer)> {
 
 fn config(dir: PathBuf, args: &WorkerArgs) -> anyhow::Result<ServiceConfig> {
     let mut config = ServiceConfig::new(dir);
-    config.workers = args.workers.max(1);
-    config.connections_per_migration = args.connections.max(1);
-    config.per_host_connections = args.per_host_connections.max(1);
-    config.lease = Duration::from_secs(args.lease_seconds.max(1));
-    config.poll_interval = Duration::from_millis(args.poll_ms.max(50));
-    config.allow_insecure = !args.no_insecure;
+    config.workers = args.workers.unwrap_or(DEFAULT_WORKERS).max(1);
+    config.connections_per_migration = args.connections.unwrap_or(DEFAULT_CONNECTIONS).max(1);
+    config.per_host_connections = args
+        .per_host_connections
+        .unwrap_or(DEFAULT_PER_HOST_CONNECTIONS)
+        .max(1);
+    config.lease = Duration::from_secs(args.lease_seconds.unwrap_or(DEFAULT_LEASE_SECONDS).max(1));
+    config.poll_interval = Duration::from_millis(args.poll_ms.unwrap_or(DEFAULT_POLL_MS).max(50));
+    config.allow_insecure = !args.no_insecure.unwrap_or(false);
     if let Some(zone) = &args.time_zone {
         config.time_zone = jiff::tz::TimeZone::get(zone).with_context(|| {
             format!("`{zone}` is not a time zone: use an IANA name such as Europe/Berlin or UTC")
@@ -200,13 +263,22 @@ fn shutdown_signal() -> watch::Receiver<bool> {
     receiver
 }
 
-pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+pub async fn serve(mut args: ServeArgs) -> anyhow::Result<ExitCode> {
+    layer_file(
+        &mut args.data,
+        Some(&mut args.workers),
+        Some(&mut args.listen),
+    )?;
+    let listen = match args.listen {
+        Some(listen) => listen,
+        None => DEFAULT_LISTEN.parse().context("the default address")?,
+    };
     let (dir, store, sealer) = open(&args.data).await?;
     ensure_admin(&store).await?;
     let config = config(dir, &args.workers)?;
-    let listener = tokio::net::TcpListener::bind(args.listen)
+    let listener = tokio::net::TcpListener::bind(listen)
         .await
-        .with_context(|| format!("cannot listen on {}", args.listen))?;
+        .with_context(|| format!("cannot listen on {listen}"))?;
     let address = listener
         .local_addr()
         .context("cannot read the listening address")?;
@@ -237,7 +309,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub async fn worker_only(args: WorkerOnlyArgs) -> anyhow::Result<ExitCode> {
+pub async fn worker_only(mut args: WorkerOnlyArgs) -> anyhow::Result<ExitCode> {
+    layer_file(&mut args.data, Some(&mut args.workers), None)?;
     if args.data.database_url.is_none() {
         bail!("`mailferry worker` joins a shared database: give --database-url postgres://... (the same as the service's); on one machine, `mailferry serve` runs workers itself");
     }
@@ -255,7 +328,8 @@ pub async fn worker_only(args: WorkerOnlyArgs) -> anyhow::Result<ExitCode> {
 
 pub async fn token(command: TokenCommand) -> anyhow::Result<ExitCode> {
     match command {
-        TokenCommand::Create { name, data } => {
+        TokenCommand::Create { name, mut data } => {
+            layer_file(&mut data, None, None)?;
             let (_, store, _) = open(&data).await?;
             let token = new_token();
             store

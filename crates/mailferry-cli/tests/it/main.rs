@@ -4,4 +4,5 @@ mod common;
 mod job_file;
 mod migrate;
 mod probe;
+mod service;
 mod service_crash;

@@ -119,3 +119,41 @@ pub async fn not_found() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "no such endpoint")
         .hint("the API lives under /api/v1; see /api/v1/info")
 }
+
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "this endpoint does not take this method",
+    )
+    .hint("see /api/openapi.json for the methods of each endpoint")
+}
+
+pub fn body_too_large() -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format!(
+            "the request body is larger than {} bytes",
+            super::BODY_LIMIT
+        ),
+    )
+    .hint("a migration is a few hundred bytes of JSON; send one at a time")
+}
+
+/// A JSON body that could not be read, with the status its cause deserves: 413 too large,
+/// 415 not JSON, 400 otherwise (syntax, types, unknown fields).
+pub fn json_rejection(
+    rejection: axum::extract::rejection::JsonRejection,
+    what: &str,
+    hint: &str,
+) -> ApiError {
+    let status = rejection.status();
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        return body_too_large();
+    }
+    let status = if status == StatusCode::UNSUPPORTED_MEDIA_TYPE {
+        status
+    } else {
+        StatusCode::BAD_REQUEST
+    };
+    ApiError::new(status, format!("{what}: {}", rejection.body_text())).hint(hint)
+}

@@ -14,10 +14,20 @@ use mailferry_store::MigrationState;
 use serde_json::json;
 
 use super::error::ApiError;
+use super::openapi::ErrorDoc;
 use crate::{now, AppState};
 
 /// `GET /api/v1/events`: every second, one `progress` event per active migration
 /// (`{id, state, messages_total, messages_transferred, bytes_total, bytes_transferred}`).
+#[utoipa::path(
+    get,
+    path = "/api/v1/events",
+    tag = "service",
+    responses(
+        (status = 200, description = "Server-sent events: every second one `progress` event per active migration, data `{id, state, messages_total, messages_transferred, bytes_total, bytes_transferred}`", body = String, content_type = "text/event-stream"),
+        (status = 401, description = "Not logged in", body = ErrorDoc),
+    )
+)]
 pub async fn events(
     State(state): State<Arc<AppState>>,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
@@ -71,6 +81,16 @@ pub async fn events(
 }
 
 /// `GET /metrics`: Prometheus text format. Counts only, never personal data.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "service",
+    security(()),
+    responses(
+        (status = 200, description = "Prometheus text format: migrations by state, messages and bytes copied, errors, queue lag", body = String, content_type = "text/plain"),
+        (status = 500, description = "The database failed", body = ErrorDoc),
+    )
+)]
 pub async fn metrics(State(state): State<Arc<AppState>>) -> Result<impl IntoResponse, ApiError> {
     let counts = state.store.counts().await?;
     let all = state.store.list_migrations(None).await?;

@@ -4,7 +4,8 @@
 use std::sync::Arc;
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::Json;
 use mailferry_store::{
@@ -14,18 +15,52 @@ use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use super::error::ApiError;
+use super::error::{json_rejection, ApiError};
+use super::openapi::{ErrorDoc, MigrationDoc, MigrationListDoc, SubmitRequestDoc};
 use crate::submit::{check_credentials, validate, SubmitRequest};
 use crate::times::show_time;
 use crate::{now, AppState};
 
+/// The `{id}` of a migration in the path; a path that cannot be read is a 400 in the API's
+/// error shape.
+pub struct MigrationId(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for MigrationId {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let Path(id) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|r| {
+                ApiError::new(StatusCode::BAD_REQUEST, r.body_text())
+                    .hint("use the `id` of a migration as listed by GET /api/v1/migrations")
+            })?;
+        Ok(Self(id))
+    }
+}
+
+/// Submit a migration. Both logins are tried before anything is stored; a failure names
+/// the side and the server's words.
+#[utoipa::path(
+    post,
+    path = "/api/v1/migrations",
+    tag = "migrations",
+    request_body = SubmitRequestDoc,
+    responses(
+        (status = 201, description = "Stored; it starts at `startdate`", body = MigrationDoc),
+        (status = 400, description = "Not JSON, a wrong type, or an unknown field (named)", body = ErrorDoc),
+        (status = 401, description = "Not logged in", body = ErrorDoc),
+        (status = 413, description = "Body larger than 1 MiB", body = ErrorDoc),
+        (status = 415, description = "Not `Content-Type: application/json`", body = ErrorDoc),
+        (status = 422, description = "Fields not valid (`fields`), or a login failed (`side`, `check`)", body = ErrorDoc),
+    )
+)]
 pub async fn submit(
     State(state): State<Arc<AppState>>,
     body: Result<Json<SubmitRequest>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let Json(request) = body.map_err(|rejection| {
-        ApiError::new(StatusCode::BAD_REQUEST, format!("the request body is not a valid migration: {}", rejection.body_text()))
-            .hint("send JSON with the fields source.type, source.email, source.username, source.password, source.server, the same for target, startdate and resyncdate")
+        json_rejection(rejection, "the request body is not a valid migration", "send JSON with the fields source.type, source.email, source.username, source.password, source.server, the same for target, startdate and resyncdate")
     })?;
     let validated = validate(request, &state.config, now()).map_err(ApiError::invalid_fields)?;
     check_credentials(&validated, state.config.check_timeout)
@@ -73,6 +108,18 @@ pub struct ListQuery {
     state: Option<String>,
 }
 
+/// All migrations, newest first, optionally filtered by state.
+#[utoipa::path(
+    get,
+    path = "/api/v1/migrations",
+    tag = "migrations",
+    params(("state" = Option<String>, Query, description = "`active`, `finished`, `all`, or a state name (waiting, transferring, waiting_resync, resyncing, done, failed, cancelled)")),
+    responses(
+        (status = 200, description = "The migrations", body = MigrationListDoc),
+        (status = 400, description = "Unknown filter or state", body = ErrorDoc),
+        (status = 401, description = "Not logged in", body = ErrorDoc),
+    )
+)]
 pub async fn list(
     State(state): State<Arc<AppState>>,
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
@@ -103,9 +150,22 @@ pub async fn list(
     Ok(Json(json!({ "migrations": items })))
 }
 
+/// One migration with its progress, ETA and report.
+#[utoipa::path(
+    get,
+    path = "/api/v1/migrations/{id}",
+    tag = "migrations",
+    params(("id" = String, Path, description = "The migration's id")),
+    responses(
+        (status = 200, description = "The migration", body = MigrationDoc),
+        (status = 400, description = "The id cannot be read", body = ErrorDoc),
+        (status = 401, description = "Not logged in", body = ErrorDoc),
+        (status = 404, description = "No such migration", body = ErrorDoc),
+    )
+)]
 pub async fn one(
     State(state): State<Arc<AppState>>,
-    Path(id): Path<String>,
+    MigrationId(id): MigrationId,
 ) -> Result<Json<Value>, ApiError> {
     let record = state
         .store
@@ -115,9 +175,23 @@ pub async fn one(
     Ok(Json(view(&state, &record, true)))
 }
 
+/// Cancel a waiting or running migration; its credentials are erased.
+#[utoipa::path(
+    post,
+    path = "/api/v1/migrations/{id}/cancel",
+    tag = "migrations",
+    params(("id" = String, Path, description = "The migration's id")),
+    responses(
+        (status = 200, description = "Cancelled", body = MigrationDoc),
+        (status = 400, description = "The id cannot be read", body = ErrorDoc),
+        (status = 401, description = "Not logged in", body = ErrorDoc),
+        (status = 404, description = "No such migration", body = ErrorDoc),
+        (status = 409, description = "Not waiting or running", body = ErrorDoc),
+    )
+)]
 pub async fn cancel(
     State(state): State<Arc<AppState>>,
-    Path(id): Path<String>,
+    MigrationId(id): MigrationId,
 ) -> Result<Json<Value>, ApiError> {
     if !state.store.cancel(&id, now()).await? {
         return Err(conflict(
@@ -128,12 +202,26 @@ pub async fn cancel(
         .await);
     }
     state.store.erase_secrets(&id).await?;
-    one(State(state), Path(id)).await
+    one(State(state), MigrationId(id)).await
 }
 
+/// Retry a failed migration whose credentials are still stored.
+#[utoipa::path(
+    post,
+    path = "/api/v1/migrations/{id}/retry",
+    tag = "migrations",
+    params(("id" = String, Path, description = "The migration's id")),
+    responses(
+        (status = 200, description = "Waiting again", body = MigrationDoc),
+        (status = 400, description = "The id cannot be read", body = ErrorDoc),
+        (status = 401, description = "Not logged in", body = ErrorDoc),
+        (status = 404, description = "No such migration", body = ErrorDoc),
+        (status = 409, description = "Not failed, or its credentials are gone", body = ErrorDoc),
+    )
+)]
 pub async fn retry(
     State(state): State<Arc<AppState>>,
-    Path(id): Path<String>,
+    MigrationId(id): MigrationId,
 ) -> Result<Json<Value>, ApiError> {
     if !state.store.retry(&id, now()).await? {
         return Err(conflict(
@@ -143,18 +231,32 @@ pub async fn retry(
         )
         .await);
     }
-    one(State(state), Path(id)).await
+    one(State(state), MigrationId(id)).await
 }
 
+/// Purge a finished migration: personal data and credentials erased, counts kept.
+#[utoipa::path(
+    post,
+    path = "/api/v1/migrations/{id}/purge",
+    tag = "migrations",
+    params(("id" = String, Path, description = "The migration's id")),
+    responses(
+        (status = 200, description = "Purged", body = MigrationDoc),
+        (status = 400, description = "The id cannot be read", body = ErrorDoc),
+        (status = 401, description = "Not logged in", body = ErrorDoc),
+        (status = 404, description = "No such migration", body = ErrorDoc),
+        (status = 409, description = "Not finished", body = ErrorDoc),
+    )
+)]
 pub async fn purge(
     State(state): State<Arc<AppState>>,
-    Path(id): Path<String>,
+    MigrationId(id): MigrationId,
 ) -> Result<Json<Value>, ApiError> {
     if !state.store.purge(&id).await? {
         return Err(conflict(&state, &id, "only a finished migration can be purged").await);
     }
     state.store.erase_secrets(&id).await?;
-    one(State(state), Path(id)).await
+    one(State(state), MigrationId(id)).await
 }
 
 async fn conflict(state: &AppState, id: &str, rule: &str) -> ApiError {

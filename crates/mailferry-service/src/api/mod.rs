@@ -1,18 +1,26 @@
 //! The REST API under `/api/v1`: JSON in and out, field names as in PRODUCT.md's list
 //! format. Auth: the admin's password as HTTP Basic (`admin`), or a bearer token made with
 //! `mailferry token create`. Errors are one JSON shape: `{error, side, field, hint, request_id}`.
+//! The OpenAPI document is at `/api/openapi.json` and Swagger UI at `/api/docs` (no login).
 
 mod auth;
 mod error;
 mod live;
 mod migrations;
+pub mod openapi;
 
 use std::sync::Arc;
 
-use axum::extract::{DefaultBodyLimit, State};
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{middleware, Json, Router};
+use futures_util::StreamExt;
 use serde::Serialize;
+use utoipa_swagger_ui::SwaggerUi;
 
 use crate::server_type::SERVER_TYPES;
 use crate::times::show_time;
@@ -20,6 +28,9 @@ use crate::{now, AppState};
 
 pub use auth::{hash_password, new_token, token_hash};
 pub use error::ApiError;
+
+/// The largest request body taken (1 MiB); larger ones get a 413.
+pub const BODY_LIMIT: usize = 1024 * 1024;
 
 /// All routes.
 pub fn router(state: Arc<AppState>) -> Router {
@@ -39,12 +50,69 @@ pub fn router(state: Arc<AppState>) -> Router {
             auth::require_login,
         ));
     Router::new()
-        .route("/healthz", get(|| async { "ok" }))
+        .route("/healthz", get(healthz))
         .route("/metrics", get(live::metrics))
         .merge(api)
+        .merge(SwaggerUi::new("/api/docs").url("/api/openapi.json", openapi::document()))
         .fallback(error::not_found)
-        .layer(DefaultBodyLimit::max(1024 * 1024))
+        .method_not_allowed_fallback(error::method_not_allowed)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(middleware::from_fn(refuse_large_bodies))
         .with_state(state)
+}
+
+/// How much of a too-large body is read (and dropped) before the 413, so that the client,
+/// still sending, gets the answer rather than a reset connection. Beyond it, the
+/// connection is cut.
+const DRAIN_LIMIT: u64 = 8 * 1024 * 1024;
+
+/// Refuses a body larger than [`BODY_LIMIT`] on every route, before login and whether or
+/// not the route reads a body, with or without a `Content-Length`; smaller bodies are
+/// passed on as read.
+async fn refuse_large_bodies(request: Request, next: Next) -> Response {
+    let announced = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if announced.is_some_and(|length| length > DRAIN_LIMIT) {
+        return error::body_too_large().into_response();
+    }
+    let (parts, body) = request.into_parts();
+    let mut stream = body.into_data_stream();
+    let mut kept = Vec::new();
+    let mut seen: u64 = 0;
+    while let Some(chunk) = stream.next().await {
+        let Ok(chunk) = chunk else {
+            return ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "the request body could not be read",
+            )
+            .into_response();
+        };
+        seen += chunk.len() as u64;
+        if seen <= BODY_LIMIT as u64 {
+            kept.extend_from_slice(&chunk);
+        } else if seen > DRAIN_LIMIT {
+            break;
+        }
+    }
+    if seen > BODY_LIMIT as u64 {
+        return error::body_too_large().into_response();
+    }
+    next.run(Request::from_parts(parts, Body::from(kept))).await
+}
+
+/// Liveness: `ok` while the process serves requests.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "service",
+    security(()),
+    responses((status = 200, description = "The service is up", body = String, content_type = "text/plain"))
+)]
+async fn healthz() -> &'static str {
+    "ok"
 }
 
 #[derive(Serialize)]
@@ -61,6 +129,16 @@ struct ServerTypeInfo {
     migrates: &'static str,
 }
 
+/// The service's version, time zone, current time and the server types it knows.
+#[utoipa::path(
+    get,
+    path = "/api/v1/info",
+    tag = "service",
+    responses(
+        (status = 200, description = "About this service", body = openapi::InfoDoc),
+        (status = 401, description = "Not logged in", body = openapi::ErrorDoc),
+    )
+)]
 async fn info(State(state): State<Arc<AppState>>) -> Json<Info> {
     Json(Info {
         version: env!("CARGO_PKG_VERSION"),

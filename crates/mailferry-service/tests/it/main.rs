@@ -1,3 +1,5 @@
 //! The service through its REST API, with real Dovecot servers on both sides.
 
 mod api;
+mod common;
+mod openapi;

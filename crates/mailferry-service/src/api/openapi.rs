@@ -1,0 +1,295 @@
+//! The OpenAPI document of the API (served at `/api/openapi.json`, browsable with Swagger UI
+//! at `/api/docs`). The schemas here describe the JSON the handlers read and write; a unit
+//! test keeps [`SubmitRequestDoc`] in step with [`crate::submit::SubmitRequest`], and the
+//! integration test `tests/it/openapi.rs` sends requests built from this document.
+
+#![allow(dead_code)] // The doc structs are only read by the derive macros.
+
+use serde::Deserialize;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi, ToSchema};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "mailferry",
+        description = "The REST API of `mailferry serve`: submit, watch and manage mail migrations. \
+            Log in with HTTP Basic as `admin` and the admin password, or with a bearer token from \
+            `mailferry token create`. Every error is one JSON shape (`Error`). Request bodies are \
+            limited to 1 MiB."
+    ),
+    paths(
+        super::healthz,
+        super::live::metrics,
+        super::info,
+        super::migrations::submit,
+        super::migrations::list,
+        super::migrations::one,
+        super::migrations::cancel,
+        super::migrations::retry,
+        super::migrations::purge,
+        super::live::events,
+    ),
+    components(schemas(
+        SubmitRequestDoc,
+        MigrationDoc,
+        ProgressDoc,
+        MigrationListDoc,
+        ErrorDoc,
+        FieldErrorDoc,
+        CheckFailureDoc,
+        SideFailureDoc,
+        InfoDoc,
+        ServerTypeDoc,
+    )),
+    modifiers(&SecuritySchemes),
+    security(("admin" = []), ("bearer" = [])),
+    tags(
+        (name = "migrations", description = "Submit, list, inspect, cancel, retry and purge migrations"),
+        (name = "service", description = "Service information, health, metrics and live events"),
+    )
+)]
+pub struct ApiDoc;
+
+/// The document as served.
+pub fn document() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}
+
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        let mut basic = Http::new(HttpAuthScheme::Basic);
+        basic.description = Some("user `admin` with the admin password".into());
+        components.add_security_scheme("admin", SecurityScheme::Http(basic));
+        let mut bearer = Http::new(HttpAuthScheme::Bearer);
+        bearer.description = Some("a token from `mailferry token create`".into());
+        components.add_security_scheme("bearer", SecurityScheme::Http(bearer));
+    }
+}
+
+/// A migration to submit: the fields of the list format, as JSON keys with dots. A missing
+/// or wrong value is reported by name in `fields` of a 422 (all of them at once). Unknown
+/// keys are refused with a 400 that names them.
+#[derive(ToSchema, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[schema(
+    as = SubmitRequest,
+    example = json!({
+        "source.type": "imap", "source.email": "alice@old.example", "source.username": "alice",
+        "source.password": "secret-1", "source.server": "imap.old.example",
+        "target.type": "imap", "target.email": "alice@new.example", "target.password": "secret-2",
+        "target.server": "imap.new.example", "startdate": "2026-12-04 22:00",
+        "resyncdate": "2026-12-07 08:00"
+    })
+)]
+pub struct SubmitRequestDoc {
+    /// Server type: imap, zimbra, exchange, office365, gmail, kolab or openxchange.
+    #[serde(rename = "source.type")]
+    source_type: String,
+    #[serde(rename = "source.email")]
+    #[schema(format = Email)]
+    source_email: String,
+    /// The login name; default: the e-mail address.
+    #[serde(rename = "source.username")]
+    source_username: Option<String>,
+    #[serde(rename = "source.password")]
+    #[schema(format = Password)]
+    source_password: String,
+    /// `host` (TLS on 993), `host:port` (STARTTLS on 143, TLS otherwise) or an `imap://` /
+    /// `imaps://` URL; may be left out for gmail and office365.
+    #[serde(rename = "source.server")]
+    source_server: Option<String>,
+    /// Accept the source server's certificate unverified (lab servers).
+    #[serde(rename = "source.insecure")]
+    source_insecure: Option<bool>,
+    /// Server type, as for the source.
+    #[serde(rename = "target.type")]
+    target_type: String,
+    #[serde(rename = "target.email")]
+    #[schema(format = Email)]
+    target_email: String,
+    #[serde(rename = "target.username")]
+    target_username: Option<String>,
+    #[serde(rename = "target.password")]
+    #[schema(format = Password)]
+    target_password: String,
+    #[serde(rename = "target.server")]
+    target_server: Option<String>,
+    #[serde(rename = "target.insecure")]
+    target_insecure: Option<bool>,
+    /// When the first pass starts: `YYYY-MM-DD HH:MM` in the service's time zone, or RFC
+    /// 3339; empty or missing: now.
+    startdate: Option<String>,
+    /// When the delta pass runs (after the MX switch); optional, after `startdate`.
+    resyncdate: Option<String>,
+}
+
+/// A migration as the API shows it: never a password. Times are shown in the service's
+/// time zone. After a purge, the personal fields are null and `purged` is true.
+#[derive(ToSchema)]
+#[schema(as = Migration)]
+pub struct MigrationDoc {
+    id: String,
+    /// waiting, transferring, waiting_resync, resyncing, done, failed or cancelled.
+    state: String,
+    #[schema(rename = "source.type")]
+    source_type: Option<String>,
+    #[schema(rename = "source.email")]
+    source_email: Option<String>,
+    #[schema(rename = "source.username")]
+    source_username: Option<String>,
+    /// The endpoint as a URL (`imap://` or `imaps://`).
+    #[schema(rename = "source.server")]
+    source_server: Option<String>,
+    #[schema(rename = "target.type")]
+    target_type: Option<String>,
+    #[schema(rename = "target.email")]
+    target_email: Option<String>,
+    #[schema(rename = "target.username")]
+    target_username: Option<String>,
+    #[schema(rename = "target.server")]
+    target_server: Option<String>,
+    startdate: String,
+    resyncdate: Option<String>,
+    created: String,
+    started: Option<String>,
+    finished: Option<String>,
+    /// Why it failed, in the server's words.
+    error: Option<String>,
+    purged: bool,
+    attempts: i64,
+    progress: ProgressDoc,
+    /// Only on `GET /api/v1/migrations/{id}` (and the actions): the run's report, or null.
+    #[schema(value_type = Option<Object>)]
+    report: Option<serde_json::Value>,
+}
+
+#[derive(ToSchema)]
+#[schema(as = Progress)]
+pub struct ProgressDoc {
+    messages_total: u64,
+    messages_transferred: u64,
+    messages_remaining: u64,
+    messages_copied: u64,
+    messages_failed: u64,
+    bytes_total: u64,
+    bytes_transferred: u64,
+    /// Estimated seconds to go, while active.
+    eta_seconds: Option<u64>,
+    /// Whether the counts come from a pass running in this process now.
+    live: bool,
+}
+
+#[derive(ToSchema)]
+#[schema(as = MigrationList)]
+pub struct MigrationListDoc {
+    migrations: Vec<MigrationDoc>,
+}
+
+/// Every error of the API.
+#[derive(ToSchema)]
+#[schema(
+    as = Error,
+    example = json!({"error": "migration not found", "side": null, "field": null, "hint": null, "request_id": "3f2a9c0d1b7e"})
+)]
+pub struct ErrorDoc {
+    /// What went wrong, in words.
+    error: String,
+    /// `source`, `target` or `both` when a login failed.
+    side: Option<String>,
+    /// The first field that is wrong.
+    field: Option<String>,
+    /// What to do about it.
+    hint: Option<String>,
+    /// Every field that is wrong (422 on submit).
+    #[schema(nullable = false)]
+    fields: Option<Vec<FieldErrorDoc>>,
+    /// The failed credential check (422 on submit).
+    #[schema(nullable = false)]
+    check: Option<CheckFailureDoc>,
+    /// Names this request in the service log.
+    request_id: String,
+}
+
+#[derive(ToSchema)]
+#[schema(as = FieldError)]
+pub struct FieldErrorDoc {
+    field: String,
+    message: String,
+}
+
+#[derive(ToSchema)]
+#[schema(as = CheckFailure)]
+pub struct CheckFailureDoc {
+    /// `source`, `target` or `both`.
+    side: String,
+    reasons: Vec<SideFailureDoc>,
+}
+
+#[derive(ToSchema)]
+#[schema(as = SideFailure)]
+pub struct SideFailureDoc {
+    /// `Source` or `Target`.
+    side: String,
+    reason: String,
+    hint: Option<String>,
+}
+
+#[derive(ToSchema)]
+#[schema(as = Info)]
+pub struct InfoDoc {
+    version: String,
+    /// The zone times are read and shown in.
+    time_zone: String,
+    now: String,
+    server_types: Vec<ServerTypeDoc>,
+}
+
+#[derive(ToSchema)]
+#[schema(as = ServerType)]
+pub struct ServerTypeDoc {
+    name: String,
+    migrates: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The documented submit fields are exactly the ones the handler accepts: serde names
+    /// the accepted fields when it refuses an unknown one.
+    #[test]
+    fn submit_request_doc_matches_the_accepted_fields() {
+        let doc = serde_json::to_value(document()).unwrap();
+        let mut documented: Vec<String> = doc["components"]["schemas"]["SubmitRequest"]
+            ["properties"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect();
+        documented.sort();
+        assert_eq!(
+            doc["components"]["schemas"]["SubmitRequest"]["additionalProperties"],
+            serde_json::json!(false)
+        );
+        let refusal = serde_json::from_str::<crate::submit::SubmitRequest>(r#"{"-": 1}"#)
+            .unwrap_err()
+            .to_string();
+        let expected = refusal.split("expected one of ").nth(1).unwrap();
+        let mut accepted: Vec<String> = expected
+            .split(", ")
+            .map(|f| {
+                f.split('`')
+                    .nth(1)
+                    .unwrap_or_else(|| panic!("{refusal}"))
+                    .to_string()
+            })
+            .collect();
+        accepted.sort();
+        assert_eq!(documented, accepted);
+    }
+}

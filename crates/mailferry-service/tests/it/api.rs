@@ -273,3 +273,67 @@ async fn a_start_time_in_the_future_is_honoured_in_the_servers_zone_and_with_an_
     assert_eq!(cancelled["state"], "cancelled");
     service.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn live_events_and_metrics_show_the_migrations() {
+    let source = Dovecot::start().unwrap();
+    let target = Dovecot::start().unwrap();
+    let service = Service::start().await;
+    let mut body = submission(&source, &target, USER2_PASSWORD);
+    body["startdate"] = json!("2099-01-01T00:00:00Z");
+    let (status, created) = service.post("/api/v1/migrations", body).await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap().to_string();
+
+    // Server-sent events: a `progress` event for the waiting migration.
+    let mut events = service
+        .client
+        .get(format!("{}/api/v1/events", service.base))
+        .basic_auth("admin", Some(crate::common::ADMIN))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(events.status().as_u16(), 200);
+    assert!(events.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/event-stream"));
+    let mut seen = String::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !seen.contains(&id) && tokio::time::Instant::now() < deadline {
+        match tokio::time::timeout(Duration::from_secs(5), events.chunk()).await {
+            Ok(Ok(Some(chunk))) => seen.push_str(&String::from_utf8_lossy(&chunk)),
+            _ => break,
+        }
+    }
+    assert!(
+        seen.contains("event: progress")
+            && seen.contains(&id)
+            && seen.contains("\"state\":\"waiting\""),
+        "events: {seen}"
+    );
+
+    // Metrics: counts by state, no personal data.
+    let metrics = service
+        .client
+        .get(format!("{}/metrics", service.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("mailferry_migrations{state=\"waiting\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("mailferry_queue_lag_seconds 0"),
+        "{metrics}"
+    );
+    assert!(
+        !metrics.contains("user1") && !metrics.contains("old.example"),
+        "{metrics}"
+    );
+    service.stop().await;
+}

@@ -335,5 +335,13 @@ async fn live_events_and_metrics_show_the_migrations() {
         !metrics.contains("user1") && !metrics.contains("old.example"),
         "{metrics}"
     );
+    // An open event stream must not hold up a shutdown.
+    let stopping = tokio::time::Instant::now();
     service.stop().await;
+    assert!(
+        stopping.elapsed() < Duration::from_secs(8),
+        "shutdown with an open event stream took {:?}",
+        stopping.elapsed()
+    );
+    drop(events);
 }

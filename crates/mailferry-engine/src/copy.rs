@@ -64,17 +64,24 @@ pub async fn migrate(
         timeout: Duration::from_secs(options.timeout_seconds),
         ..SessionOptions::default()
     };
-    let source_pool = Arc::new(Pool::new(
+    // The bandwidth cap applies to what is read from the source, over all its connections.
+    let source_options = SessionOptions {
+        read_limit: options.max_bandwidth.map(mailferry_imap::RateLimit::new),
+        ..session_options.clone()
+    };
+    let source_pool = Arc::new(Pool::with_global_cap(
         job.source.endpoint.clone(),
         job.source.auth.clone(),
-        session_options.clone(),
+        source_options,
         options.per_host_cap,
+        options.global_cap,
     ));
-    let target_pool = Arc::new(Pool::new(
+    let target_pool = Arc::new(Pool::with_global_cap(
         job.target.endpoint.clone(),
         job.target.auth.clone(),
         session_options,
         options.per_host_cap,
+        options.global_cap,
     ));
     let mut report = Report {
         source: job.source.describe(),
@@ -83,26 +90,7 @@ pub async fn migrate(
         ..Report::default()
     };
 
-    let (mut source, mut target) = tokio::try_join!(
-        async {
-            source_pool
-                .get()
-                .await
-                .map_err(|source| EngineError::Connect {
-                    side: Side::Source,
-                    source,
-                })
-        },
-        async {
-            target_pool
-                .get()
-                .await
-                .map_err(|source| EngineError::Connect {
-                    side: Side::Target,
-                    source,
-                })
-        },
-    )?;
+    let (mut source, mut target) = connect_pair(&source_pool, &target_pool).await?;
     let source_scheme = naming_scheme(&mut source.session)
         .await
         .map_err(EngineError::imap(Side::Source))?;
@@ -219,9 +207,21 @@ pub async fn migrate(
         std::cmp::Reverse(status.as_ref().and_then(|s| s.messages).unwrap_or(0))
     });
     let queue = Arc::new(Mutex::new(VecDeque::from(work)));
+    // A worker holds a connection per side; when both sides share a host (or the global
+    // cap) they count against the same cap, so a run never asks for more than it allows.
+    let same_host = job
+        .source
+        .endpoint
+        .host
+        .eq_ignore_ascii_case(&job.target.endpoint.host);
+    let per_worker = if same_host { 2 } else { 1 };
+    let cap = (options.per_host_cap / per_worker)
+        .min(options.global_cap.map_or(usize::MAX, |g| g / 2))
+        .max(1);
     let workers = options
         .connections
         .max(1)
+        .min(cap)
         .min(queue.lock().map(|q| q.len()).unwrap_or(1).max(1));
     let mut set = tokio::task::JoinSet::new();
     for _ in 0..workers {
@@ -296,26 +296,7 @@ async fn worker(
             attempt += 1;
             let (mut source, mut target) = match sessions.take() {
                 Some(pair) => pair,
-                None => match tokio::try_join!(
-                    async {
-                        source_pool
-                            .get()
-                            .await
-                            .map_err(|source| EngineError::Connect {
-                                side: Side::Source,
-                                source,
-                            })
-                    },
-                    async {
-                        target_pool
-                            .get()
-                            .await
-                            .map_err(|source| EngineError::Connect {
-                                side: Side::Target,
-                                source,
-                            })
-                    },
-                ) {
+                None => match connect_pair(source_pool, target_pool).await {
                     Ok(pair) => pair,
                     Err(e) => {
                         if retryable(&e) && attempt < RETRIES {
@@ -368,6 +349,30 @@ async fn worker(
         target_pool.put(target);
     }
     (reports, trips, None)
+}
+
+/// A logged-in session on each side; a failure names its side. Source first, then target,
+/// in every worker: with both taken at once, two workers could each hold one side's last
+/// permit and wait for the other's.
+async fn connect_pair(
+    source_pool: &Pool,
+    target_pool: &Pool,
+) -> Result<(mailferry_imap::Pooled, mailferry_imap::Pooled), EngineError> {
+    let source = source_pool
+        .get()
+        .await
+        .map_err(|source| EngineError::Connect {
+            side: Side::Source,
+            source,
+        })?;
+    let target = target_pool
+        .get()
+        .await
+        .map_err(|source| EngineError::Connect {
+            side: Side::Target,
+            source,
+        })?;
+    Ok((source, target))
 }
 
 /// Attempts per folder when connections drop.

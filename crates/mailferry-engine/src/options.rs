@@ -26,6 +26,8 @@ pub struct CopyOptions {
     pub connections: usize,
     /// Cap of connections per host across all runs of this process.
     pub per_host_cap: usize,
+    /// Cap of connections of this whole process to all hosts (the first run's setting wins).
+    pub global_cap: Option<usize>,
     /// Folders to include (matched against the source's folder name); all when empty.
     pub include: Vec<Regex>,
     pub exclude: Vec<Regex>,
@@ -60,6 +62,7 @@ impl Default for CopyOptions {
         Self {
             connections: 4,
             per_host_cap: 16,
+            global_cap: None,
             include: Vec::new(),
             exclude: Vec::new(),
             map: Vec::new(),

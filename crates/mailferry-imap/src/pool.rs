@@ -27,13 +27,23 @@ pub fn host_semaphore(host: &str, cap: usize) -> Arc<Semaphore> {
         .clone()
 }
 
+/// The cap on connections of this whole process, to every host (the first caller's cap wins;
+/// `None` from every caller means no global cap).
+fn global_semaphore(cap: Option<usize>) -> Option<Arc<Semaphore>> {
+    static GLOBAL: OnceLock<Option<Arc<Semaphore>>> = OnceLock::new();
+    GLOBAL
+        .get_or_init(|| cap.map(|c| Arc::new(Semaphore::new(c.max(1)))))
+        .clone()
+}
+
 /// A pool of logged-in sessions to one endpoint as one user.
 pub struct Pool {
     endpoint: Endpoint,
     auth: Auth,
     options: SessionOptions,
     host: Arc<Semaphore>,
-    idle: Mutex<Vec<Session>>,
+    global: Option<Arc<Semaphore>>,
+    idle: Mutex<Vec<Pooled>>,
     enable: Vec<&'static str>,
 }
 
@@ -42,22 +52,36 @@ pub struct Pool {
 pub struct Pooled {
     pub session: Session,
     _permit: OwnedSemaphorePermit,
+    _global_permit: Option<OwnedSemaphorePermit>,
 }
 
 impl Pool {
-    /// `per_host_cap` limits connections to the endpoint's host across all pools.
+    /// `per_host_cap` limits connections to the endpoint's host across all pools;
+    /// `global_cap` (first caller wins) limits this process's connections to all hosts.
     pub fn new(
         endpoint: Endpoint,
         auth: Auth,
         options: SessionOptions,
         per_host_cap: usize,
     ) -> Self {
+        Self::with_global_cap(endpoint, auth, options, per_host_cap, None)
+    }
+
+    pub fn with_global_cap(
+        endpoint: Endpoint,
+        auth: Auth,
+        options: SessionOptions,
+        per_host_cap: usize,
+        global_cap: Option<usize>,
+    ) -> Self {
         let host = host_semaphore(&endpoint.host, per_host_cap);
+        let global = global_semaphore(global_cap);
         Self {
             endpoint,
             auth,
             options,
             host,
+            global,
             idle: Mutex::new(Vec::new()),
             enable: vec!["QRESYNC", "CONDSTORE", "UTF8=ACCEPT"],
         }
@@ -67,27 +91,35 @@ impl Pool {
         &self.endpoint
     }
 
-    /// A logged-in session with CONDSTORE/QRESYNC/UTF8=ACCEPT enabled where offered.
+    /// A logged-in session with CONDSTORE/QRESYNC/UTF8=ACCEPT enabled where offered. An open
+    /// connection, idle or not, holds its permits: servers count open connections.
     pub async fn get(&self) -> Result<Pooled, ImapError> {
+        if let Some(idle) = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop() {
+            return Ok(idle);
+        }
+        let global_permit = match &self.global {
+            Some(global) => Some(
+                global
+                    .clone()
+                    .acquire_owned()
+                    .await
+                    .expect("the global semaphore is never closed"),
+            ),
+            None => None,
+        };
         let permit = self
             .host
             .clone()
             .acquire_owned()
             .await
             .expect("the host semaphore is never closed");
-        let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
-        let session = match idle {
-            Some(session) => session,
-            None => {
-                let mut session = Session::connect(&self.endpoint, self.options.clone()).await?;
-                session.login(&self.auth).await?;
-                session.enable(&self.enable).await?;
-                session
-            }
-        };
+        let mut session = Session::connect(&self.endpoint, self.options.clone()).await?;
+        session.login(&self.auth).await?;
+        session.enable(&self.enable).await?;
         Ok(Pooled {
             session,
             _permit: permit,
+            _global_permit: global_permit,
         })
     }
 
@@ -96,6 +128,6 @@ impl Pool {
         self.idle
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .push(pooled.session);
+            .push(pooled);
     }
 }

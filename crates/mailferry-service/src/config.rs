@@ -15,6 +15,8 @@ pub struct ServiceConfig {
     pub connections_per_migration: usize,
     /// Cap of connections per mail host across all migrations of this process.
     pub per_host_connections: usize,
+    /// Cap of connections to all mail hosts together (`MAILFERRY_MAX_CONNECTIONS`, default 64).
+    pub max_connections: Option<usize>,
     /// The zone entered times are read in, and shown.
     pub time_zone: TimeZone,
     /// How long a worker's claim on a job lasts without renewal.
@@ -37,6 +39,12 @@ impl ServiceConfig {
             workers: 2,
             connections_per_migration: 2,
             per_host_connections: 16,
+            max_connections: Some(
+                std::env::var("MAILFERRY_MAX_CONNECTIONS")
+                    .ok()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(64),
+            ),
             time_zone: TimeZone::system(),
             lease: Duration::from_secs(60),
             poll_interval: Duration::from_secs(2),

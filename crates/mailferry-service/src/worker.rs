@@ -94,6 +94,7 @@ async fn run_pass(state: &Arc<AppState>, worker: &str, record: MigrationRecord, 
                 options: CopyOptions {
                     connections: state.config.connections_per_migration,
                     per_host_cap: state.config.per_host_connections,
+                    global_cap: state.config.max_connections,
                     ..CopyOptions::default()
                 },
             };

@@ -507,3 +507,25 @@ fn plaintext_is_used_only_when_asked_for() {
         "--plaintext logs in without TLS: {plain:?}"
     );
 }
+
+#[test]
+fn max_bandwidth_caps_what_is_read_from_the_source() {
+    let pair = Pair::new(Dovecot::start().unwrap());
+    let corpus = bulk_corpus(51, 200, 2);
+    pair.source.fill(USER1, USER1_PASSWORD, &corpus).unwrap();
+    let megabytes = corpus.total_bytes() as f64 / 1_048_576.0;
+    assert!(
+        megabytes > 4.0,
+        "the corpus must be several MB, is {megabytes:.1}"
+    );
+    let started = std::time::Instant::now();
+    let report = pair.migrate(&["--max-bandwidth", "1M"]);
+    let seconds = started.elapsed().as_secs_f64();
+    assert_eq!(total(&report, "copied") as usize, corpus.message_count());
+    // At 1 MiB/s after a one-second burst, the copy cannot be faster than this.
+    assert!(
+        seconds >= megabytes - 1.5,
+        "{megabytes:.1} MB under a 1 MiB/s cap took only {seconds:.1} s"
+    );
+    pair.assert_verified();
+}

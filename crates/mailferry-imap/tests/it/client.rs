@@ -457,3 +457,35 @@ async fn a_bandwidth_cap_slows_reads_to_its_rate() {
         "6 MiB under a 2 MiB/s cap took only {elapsed:.2} s"
     );
 }
+
+#[tokio::test]
+async fn a_global_cap_limits_open_connections_to_every_host() {
+    let server = Dovecot::start().unwrap();
+    // Per host 10, in all 2: the third connection waits; an idle one keeps its place.
+    let pool = Pool::with_global_cap(
+        endpoint(&server),
+        auth(),
+        SessionOptions::default(),
+        10,
+        Some(2),
+    );
+    let a = pool.get().await.unwrap();
+    let b = pool.get().await.unwrap();
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), pool.get())
+            .await
+            .is_err(),
+        "a third connection waits"
+    );
+    pool.put(a);
+    let c = tokio::time::timeout(Duration::from_secs(5), pool.get())
+        .await
+        .expect("the idle one is reused")
+        .unwrap();
+    drop(b);
+    let d = tokio::time::timeout(Duration::from_secs(5), pool.get())
+        .await
+        .expect("a closed one frees its place")
+        .unwrap();
+    drop((c, d));
+}

@@ -265,7 +265,9 @@ async fn worker(
     let mut reports = Vec::new();
     let mut trips = RoundTrips::default();
     let mut sessions: Option<(mailferry_imap::Pooled, mailferry_imap::Pooled)> = None;
-    while let Some((mapping, status, mut folder_report)) = next_work(&queue) {
+    while let Some((mapping, status, mut folder_report)) =
+        next_work(&queue).filter(|_| !progress.stopping())
+    {
         if folder_report.error.is_some() {
             reports.push(folder_report);
             continue;
@@ -963,6 +965,10 @@ async fn copy_messages(
         let mut batch_bytes = 0u64;
         let mut pending = to_copy.into_iter().peekable();
         loop {
+            if progress.stopping() {
+                // What was fetched is still appended (the channel drains); nothing new starts.
+                return Err(EngineError::Stopped);
+            }
             let next = pending.next();
             let flush = match &next {
                 None => true,

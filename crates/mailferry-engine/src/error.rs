@@ -37,6 +37,8 @@ pub enum EngineError {
     },
     #[error("the state database failed")]
     Store(#[from] StoreError),
+    #[error("stopped before the folder was finished (shutdown); the next run carries on")]
+    Stopped,
     #[error("cannot spool a big message to disk")]
     Spool(#[source] std::io::Error),
 }

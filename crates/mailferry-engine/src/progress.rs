@@ -15,6 +15,9 @@ pub struct Progress {
     pub failed_messages: AtomicU64,
     pub folders_total: AtomicU64,
     pub folders_done: AtomicU64,
+    /// Set to ask the run to stop: batches already fetched are still appended, no new one is
+    /// started, and unfinished folders keep no checkpoint, so the next run carries on.
+    pub stop: std::sync::atomic::AtomicBool,
 }
 
 /// A copy of the counters at one moment.
@@ -32,6 +35,12 @@ pub struct ProgressSnapshot {
 }
 
 impl Progress {
+    pub fn request_stop(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+    pub fn stopping(&self) -> bool {
+        self.stop.load(Ordering::SeqCst)
+    }
     pub fn add_total(&self, messages: u64, bytes: u64) {
         self.total_messages.fetch_add(messages, Ordering::Relaxed);
         self.total_bytes.fetch_add(bytes, Ordering::Relaxed);

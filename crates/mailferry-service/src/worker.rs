@@ -50,18 +50,21 @@ async fn worker(state: Arc<AppState>, name: String, mut shutdown: watch::Receive
         };
         let id = record.id.clone();
         tracing::info!(worker = %name, migration = %id, ?pass, "pass starts");
-        let run = run_pass(&state, &name, record, pass);
+        let progress = Arc::new(Progress::default());
+        let run = run_pass(&state, &name, record, pass, progress.clone());
         tokio::pin!(run);
         tokio::select! {
             _ = &mut run => {}
             _ = wait_for(&mut shutdown) => {
-                // Messages in flight get a moment to land; then the lease goes back.
+                // No new batch starts; the batches in flight get the grace period to land,
+                // then the pass ends and its lease goes back (run_pass does that when stopped).
+                progress.request_stop();
                 if tokio::time::timeout(state.config.shutdown_grace, &mut run).await.is_err() {
                     if let Err(e) = state.store.release_lease(&id, &name).await {
                         tracing::error!(migration = %id, error = %e, "cannot release the lease");
                     }
-                    tracing::info!(migration = %id, "pass interrupted by shutdown; it resumes on the next start");
                 }
+                tracing::info!(migration = %id, "pass interrupted by shutdown; it resumes on the next start");
                 forget_live(&state, &id);
                 return;
             }
@@ -83,7 +86,13 @@ fn forget_live(state: &AppState, id: &str) {
     }
 }
 
-async fn run_pass(state: &Arc<AppState>, worker: &str, record: MigrationRecord, pass: Pass) {
+async fn run_pass(
+    state: &Arc<AppState>,
+    worker: &str,
+    record: MigrationRecord,
+    pass: Pass,
+    progress: Arc<Progress>,
+) {
     let id = record.id.clone();
     let outcome = match accounts(state, &record).await {
         Ok((source, target)) => {
@@ -98,7 +107,6 @@ async fn run_pass(state: &Arc<AppState>, worker: &str, record: MigrationRecord, 
                     ..CopyOptions::default()
                 },
             };
-            let progress = Arc::new(Progress::default());
             if let Ok(mut live) = state.live.lock() {
                 live.insert(id.clone(), progress.clone());
             }
@@ -113,6 +121,14 @@ async fn run_pass(state: &Arc<AppState>, worker: &str, record: MigrationRecord, 
             let _ = keeper.await;
             save_progress(state, &id, &progress).await;
             forget_live(state, &id);
+            if progress.stopping() {
+                // Stopped by a shutdown: not a result. The job goes back to the queue and the
+                // next start carries on from the checkpoints.
+                if let Err(e) = state.store.release_lease(&id, worker).await {
+                    tracing::error!(migration = %id, error = %e, "cannot release the lease");
+                }
+                return;
+            }
             match result {
                 Ok((report, _)) => {
                     let json = serde_json::to_string(&report).ok();

@@ -221,6 +221,17 @@ fn serve_killed_mid_transfer_resumes_to_done_without_duplicates_and_never_logs_s
 
 #[test]
 fn sigterm_mid_transfer_releases_the_lease_so_a_restart_resumes_at_once() {
+    sigterm_then_restart(0);
+}
+
+#[test]
+fn sigterm_lets_batches_in_flight_land_then_releases_the_lease() {
+    sigterm_then_restart(10);
+}
+
+/// SIGTERM mid-transfer with a shutdown grace of `grace` seconds: 0 stops the pass at once,
+/// more lets the batches in flight land before the pass ends by itself.
+fn sigterm_then_restart(grace: u64) {
     let source = Dovecot::start().unwrap();
     let target = Dovecot::start().unwrap();
     let corpus = bulk_corpus(41, 2500, 4);
@@ -230,8 +241,8 @@ fn sigterm_mid_transfer_releases_the_lease_so_a_restart_resumes_at_once() {
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
     // A lease of a minute: only a released lease lets the restart resume within seconds.
-    // No grace period: the pass is stopped mid-way, not allowed to finish.
-    let mut serve = start_serve_with(data.path(), port, &log, 60, 0);
+    // With a grace of 0 the pass is cut at once; with more, it stops between batches.
+    let mut serve = start_serve_with(data.path(), port, &log, 60, grace);
     assert!(wait_until(Duration::from_secs(20), || http(
         "GET",
         &format!("{base}/api/v1/info"),

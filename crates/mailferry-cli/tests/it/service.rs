@@ -13,7 +13,7 @@ use mailferry_testkit::dovecot::{
 use mailferry_testkit::postgres::Postgres;
 use serde_json::{json, Value};
 
-use crate::common::{assert_clean_failure, stderr, stdout};
+use crate::common::{assert_clean_failure, free_port, stderr, stdout, wait_until};
 
 const ADMIN: &str = "admin-pw-service-test";
 
@@ -108,15 +108,6 @@ impl Drop for Process {
             let _ = self.child.wait();
         }
     }
-}
-
-/// A port that was free a moment ago.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// Base64 of 32 random bytes, for MAILFERRY_SECRET_KEY.
@@ -216,17 +207,6 @@ impl Api {
             std::thread::sleep(Duration::from_millis(100));
         }
     }
-}
-
-fn wait_until(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
-    let started = Instant::now();
-    while started.elapsed() < limit {
-        if check() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    false
 }
 
 #[test]

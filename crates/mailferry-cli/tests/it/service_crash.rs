@@ -10,18 +10,10 @@ use mailferry_testkit::bulk_corpus;
 use mailferry_testkit::dovecot::{Dovecot, USER1, USER1_PASSWORD, USER2, USER2_PASSWORD};
 use serde_json::{json, Value};
 
-use crate::common::{mailferry, stderr, stdout};
+use crate::common::{free_port, mailferry, stderr, stdout, wait_until};
 
 const ADMIN: &str = "Adm1n-Planted-Secret";
 const WRONG: &str = "Wr0ng-Planted-Secret";
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn start_serve(data: &Path, port: u16, log: &Path) -> Child {
     start_serve_with_lease(data, port, log, 2)
@@ -93,17 +85,6 @@ fn http(method: &str, url: &str, body: Option<&Value>) -> (u16, Value) {
         code.trim().parse().unwrap_or(0),
         serde_json::from_str(body).unwrap_or(Value::Null),
     )
-}
-
-fn wait_until(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
-    let started = Instant::now();
-    while started.elapsed() < limit {
-        if check() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    false
 }
 
 #[test]

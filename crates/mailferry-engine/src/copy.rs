@@ -567,17 +567,17 @@ async fn copy_folder(
         report.notes.push("an earlier run was interrupted: its unconfirmed messages were looked up on the target first".into());
     }
     let needs_dedup = (checkpoint.is_none() || has_pending) && target_selected.exists > 0;
+    // On a delta pass into a non-empty folder, new source messages are looked up on the target
+    // too (a message delivered to both), among target messages of the same sizes only.
+    let delta_lookup = !needs_dedup && checkpoint.is_some() && target_selected.exists > 0;
+    let wants_ids = needs_dedup || delta_lookup;
     // What is at the source: everything (first pass, or no QRESYNC), or only what changed.
     let quick =
         checkpoint.is_some() && resync.is_some() && source.enabled().iter().any(|c| c == "QRESYNC");
     let (candidates, flag_changes, vanished): SourceChanges = if quick {
         let cp = checkpoint.as_ref().expect("quick implies a checkpoint");
         let mut new: Vec<MessageMeta> = source
-            .fetch_meta(
-                FetchRange::From(cp.source_uidnext.max(1)),
-                None,
-                needs_dedup,
-            )
+            .fetch_meta(FetchRange::From(cp.source_uidnext.max(1)), None, wants_ids)
             .await
             .map_err(EngineError::imap(Side::Source))?
             .into_iter()
@@ -595,7 +595,7 @@ async fn copy_folder(
             let set = UidSet::from_uids(retry);
             new.extend(
                 source
-                    .fetch_meta(FetchRange::Uids(&set), None, needs_dedup)
+                    .fetch_meta(FetchRange::Uids(&set), None, wants_ids)
                     .await
                     .map_err(EngineError::imap(Side::Source))?,
             );
@@ -635,7 +635,7 @@ async fn copy_folder(
         if !unmapped.is_empty() {
             let set = UidSet::from_uids(unmapped);
             new = source
-                .fetch_meta(FetchRange::Uids(&set), None, needs_dedup)
+                .fetch_meta(FetchRange::Uids(&set), None, wants_ids)
                 .await
                 .map_err(EngineError::imap(Side::Source))?;
         }
@@ -680,8 +680,32 @@ async fn copy_folder(
 
     // Dedup against the target when it may hold copies we do not know of.
     let mut to_copy = Vec::new();
-    if needs_dedup && !to_place.is_empty() {
-        let placed = dedup(source, target, &map, to_place, options.chunk_size).await?;
+    let target_metas = if needs_dedup && !to_place.is_empty() {
+        Some(
+            target
+                .fetch_meta(FetchRange::All, None, true)
+                .await
+                .map_err(EngineError::imap(Side::Target))?,
+        )
+    } else if delta_lookup && !to_place.is_empty() {
+        Some(
+            same_size_on_target(target, &to_place)
+                .await
+                .map_err(EngineError::imap(Side::Target))?,
+        )
+    } else {
+        None
+    };
+    if let Some(target_metas) = target_metas {
+        let placed = dedup(
+            source,
+            target,
+            &map,
+            to_place,
+            options.chunk_size,
+            target_metas,
+        )
+        .await?;
         let mut rows = Vec::new();
         for (meta, found) in placed {
             match found {
@@ -804,11 +828,8 @@ async fn dedup(
     map: &HashMap<u32, MappedMessage>,
     candidates: Vec<MessageMeta>,
     chunk: u64,
+    target_metas: Vec<MessageMeta>,
 ) -> Result<Vec<(MessageMeta, Option<(u32, Vec<String>)>)>, EngineError> {
-    let target_metas = target
-        .fetch_meta(FetchRange::All, None, true)
-        .await
-        .map_err(EngineError::imap(Side::Target))?;
     let claimed: HashSet<u32> = map
         .values()
         .filter(|m| matches!(m.state, MessageState::Copied | MessageState::Present))
@@ -884,6 +905,43 @@ async fn dedup(
         out.push((meta, found));
     }
     Ok(out)
+}
+
+/// The target messages with the sizes of `candidates` (pipelined `UID SEARCH LARGER n-1
+/// SMALLER n+1`, answered from the server's cached sizes), with their Message-IDs.
+async fn same_size_on_target(
+    target: &mut Session,
+    candidates: &[MessageMeta],
+) -> Result<Vec<MessageMeta>, mailferry_imap::ImapError> {
+    let mut sizes: Vec<u64> = candidates
+        .iter()
+        .map(|m| m.size)
+        .filter(|s| *s > 0)
+        .collect();
+    sizes.sort_unstable();
+    sizes.dedup();
+    let mut tags = Vec::with_capacity(sizes.len());
+    for size in sizes {
+        tags.push(
+            target
+                .send(format!("UID SEARCH LARGER {} SMALLER {}\r\n", size - 1, size + 1).as_bytes())
+                .await?,
+        );
+    }
+    let mut uids = Vec::new();
+    for tag in tags {
+        let done = target.wait(&tag).await?;
+        for item in done.data {
+            if let mailferry_imap::response::Untagged::Search(found) = item {
+                uids.extend(found);
+            }
+        }
+    }
+    if uids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let set = UidSet::from_uids(uids);
+    target.fetch_meta(FetchRange::Uids(&set), None, true).await
 }
 
 /// SHA-256 of the bodies of `uids` in the selected folder.

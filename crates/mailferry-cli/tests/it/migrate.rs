@@ -529,3 +529,48 @@ fn max_bandwidth_caps_what_is_read_from_the_source() {
     );
     pair.assert_verified();
 }
+
+#[test]
+fn a_delta_pass_does_not_copy_a_new_message_the_target_already_has() {
+    let pair = Pair::new(Dovecot::start().unwrap());
+    pair.source
+        .fill(USER1, USER1_PASSWORD, &nasty_corpus(false))
+        .unwrap();
+    pair.migrate(&[]);
+    let message = |id: &str| {
+        mailferry_testkit::CorpusMessage {
+        bytes: format!("From: a@example.test\r\nTo: b@example.test\r\nSubject: {id}\r\nMessage-ID: <{id}@example.test>\r\n\r\nBody of {id}.\r\n").into_bytes(),
+        flags: vec!["\\Seen".into()],
+        internal_date: "05-Mar-2026 10:00:00 +0000".into(),
+    }
+    };
+    let inbox = |messages| Corpus {
+        folders: vec![mailferry_testkit::CorpusFolder {
+            name: "INBOX".into(),
+            messages,
+        }],
+    };
+    // Delivered to both servers after the first pass (an MX switch in between), and one only
+    // to the source.
+    pair.source
+        .fill(
+            USER1,
+            USER1_PASSWORD,
+            &inbox(vec![message("both"), message("source-only")]),
+        )
+        .unwrap();
+    pair.target
+        .fill(USER2, USER2_PASSWORD, &inbox(vec![message("both")]))
+        .unwrap();
+    let delta = pair.migrate(&[]);
+    let folder = delta["folders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["source"] == "INBOX")
+        .unwrap()
+        .clone();
+    assert_eq!(folder["copied"], 1, "{folder}");
+    assert_eq!(folder["already_present"], 1, "{folder}");
+    pair.assert_verified();
+}

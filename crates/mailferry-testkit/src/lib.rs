@@ -37,6 +37,7 @@ pub mod error;
 pub mod fill;
 pub mod postgres;
 pub mod proxy;
+mod sandbox;
 
 pub use corpus::{
     bulk_corpus, nasty_corpus, Corpus, CorpusFolder, CorpusMessage, BIG_MESSAGE_SUBJECT,

@@ -6,10 +6,10 @@ use std::path::PathBuf;
 use anyhow::{bail, Context};
 use clap::Args;
 use mailferry_engine::{Account, CopyOptions};
-use mailferry_imap::{Auth, Endpoint, ImapUrl, Security, TlsOptions};
+use mailferry_imap::Security;
 use regex::Regex;
 
-use crate::credentials;
+use super::endpoint_args::{resolve, ConnectArgs, LoginArgs};
 
 /// Source and target, as `migrate` and `verify` take them.
 #[derive(Debug, Clone, Args)]
@@ -150,57 +150,30 @@ impl SidesArgs {
     }
 
     fn account(&self, spec: SideSpec<'_>) -> anyhow::Result<Account> {
-        let parsed = ImapUrl::parse(spec.url)
-            .with_context(|| format!("the {} address is not usable", spec.name))?;
-        let Some(user) = parsed.user.clone() else {
-            bail!("the {} address `{}` names no user: write it as imap://USER@HOST or imaps://USER@HOST", spec.name, spec.url);
-        };
-        let security = match (parsed.security, self.plaintext) {
-            (Security::Tls, true) => bail!(
-                "--plaintext cannot apply to the {} address `{}`: imaps:// is TLS; use imap://",
-                spec.name,
-                spec.url
-            ),
-            (Security::StartTls, true) => Security::Plain,
-            (security, _) => security,
-        };
-        let endpoint = Endpoint {
-            host: parsed.host,
-            port: parsed.port,
-            security,
-            tls: TlsOptions {
-                ca_file: spec.ca_file.cloned(),
-                insecure: spec.insecure,
-            },
+        let connect = ConnectArgs {
+            insecure: spec.insecure,
+            ca_file: spec.ca_file.cloned(),
             allow_plaintext: self.allow_plaintext,
+            timeout: self.timeout,
+            compress: false,
         };
-        let auth = if let Some(file) = spec.token_file {
-            Auth::XOAuth2 {
-                user,
-                token: credentials::secret(
-                    "MAILFERRY_OAUTH2_TOKEN",
-                    Some(file),
-                    "",
-                    &format!("{} OAuth2 token", spec.name),
-                )?,
-            }
-        } else {
-            let prompt = format!("Password for {user} ({}): ", spec.name);
-            let password = credentials::secret(
-                spec.env,
-                spec.password_file.map(PathBuf::as_path),
-                &prompt,
-                &format!("{} password", spec.name),
-            )?;
-            match spec.auth_as {
-                Some(target) => Auth::AsUser {
-                    admin: user,
-                    password,
-                    authorize_as: target.clone(),
-                },
-                None => Auth::Password { user, password },
-            }
+        let login = LoginArgs {
+            password_file: spec.password_file.cloned(),
+            auth_as: spec.auth_as.cloned(),
+            oauth2_token_file: spec.token_file.cloned(),
+            oauthbearer: false,
         };
+        let (mut endpoint, auth) = resolve(spec.url, &connect, &login, spec.env, spec.name)?;
+        if self.plaintext {
+            endpoint.security = match endpoint.security {
+                Security::Tls => bail!(
+                    "--plaintext cannot apply to the {} address `{}`: imaps:// is TLS; use imap://",
+                    spec.name,
+                    spec.url
+                ),
+                _ => Security::Plain,
+            };
+        }
         Ok(Account { endpoint, auth })
     }
 }

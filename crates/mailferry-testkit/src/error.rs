@@ -42,6 +42,24 @@ pub enum TestkitError {
         log_tail: String,
     },
 
+    /// Chromium or its WebDriver is not on this machine.
+    #[error(
+        "headless Chromium is not installed (`{missing}` not found): run \
+         scripts/install-test-deps.sh (Debian packages chromium chromium-driver)"
+    )]
+    ChromiumNotInstalled { missing: PathBuf },
+
+    /// chromedriver or the browser session did not come up.
+    #[error(
+        "headless Chromium did not start: {reason}\n\
+         --- last lines of chromedriver's log ---\n{log_tail}"
+    )]
+    BrowserStart { reason: String, log_tail: String },
+
+    /// A WebDriver command failed (an element not found, a page that did not load, ...).
+    #[error("the browser could not {command}: {message}")]
+    WebDriver { command: String, message: String },
+
     /// A builder option cannot work, e.g. a user name with `:` in it.
     #[error("invalid test server option: {0}")]
     InvalidOption(String),

@@ -20,17 +20,22 @@
 //!   `pg_ctl`, as the user `postgres`) on a free loopback port with the database
 //!   `mailferry`; [`Postgres::url`] connects to it. Stopped and removed on drop.
 //! - [`proxy`]: [`FaultProxy`], a TCP proxy that can cut, delay or refuse connections.
+//! - [`browser`]: [`Browser`], a headless Chromium driven over WebDriver (Debian's
+//!   `chromedriver`) with a fresh profile, for end-to-end tests of the web UI.
 //! - [`error`]: [`TestkitError`], the one error type.
 //!
 //! # Contract
 //!
 //! Everything is synchronous (std threads and processes), so it works the same from
-//! plain `#[test]` and `#[tokio::test]` functions. The Dovecot recipe needs root and the
+//! plain `#[test]` and `#[tokio::test]` functions ([`Browser`] excepted: its blocking HTTP
+//! client must not run on an async runtime's thread, so call it from a plain `#[test]` or
+//! `spawn_blocking`). The Dovecot recipe needs root and the
 //! Debian packages named in [`TestkitError::DovecotNotInstalled`]; a missing server is an
 //! error that names the fix, never a silently skipped test. Set
 //! `MAILFERRY_KEEP_SERVERS=1` to keep each server's directory (config, log, maildirs)
 //! after the test for inspection.
 
+pub mod browser;
 pub mod corpus;
 pub mod dovecot;
 pub mod error;
@@ -39,6 +44,7 @@ pub mod postgres;
 pub mod proxy;
 mod sandbox;
 
+pub use browser::{Browser, Element};
 pub use corpus::{
     bulk_corpus, nasty_corpus, Corpus, CorpusFolder, CorpusMessage, BIG_MESSAGE_SUBJECT,
     NASTY_FOLDERS,

@@ -15,15 +15,12 @@
 //! # Ok::<(), mailferry_testkit::TestkitError>(())
 //! ```
 
-use crate::sandbox::{io_error, run_checked, set_mode, tail_lines};
-use std::collections::HashSet;
+use crate::sandbox::{free_port, io_error, run_checked, set_mode, tail_lines};
 use std::fmt::Write as _;
 use std::fs;
 use std::io;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::Mutex;
 
 use crate::error::TestkitError;
 
@@ -348,27 +345,5 @@ fn ensure_postgres_user() -> Result<(), TestkitError> {
                      (Debian package postgresql-15 creates it)"
                 .to_string(),
         })
-    }
-}
-
-/// Ports handed out in this process, so that two instances starting at once differ.
-static RESERVED_PORTS: Mutex<Option<HashSet<u16>>> = Mutex::new(None);
-
-fn free_port() -> Result<u16, TestkitError> {
-    let mut reserved = RESERVED_PORTS
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let reserved = reserved.get_or_insert_with(HashSet::new);
-    let mut listeners = Vec::new();
-    loop {
-        let listener = TcpListener::bind(("127.0.0.1", 0)).map_err(TestkitError::NoFreePort)?;
-        let port = listener
-            .local_addr()
-            .map_err(TestkitError::NoFreePort)?
-            .port();
-        if reserved.insert(port) {
-            return Ok(port);
-        }
-        listeners.push(listener);
     }
 }

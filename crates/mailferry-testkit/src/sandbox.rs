@@ -1,11 +1,15 @@
 //! The places test servers run in: their directories' modes, the commands that set them up,
-//! and their logs. Shared by the Dovecot and PostgreSQL harnesses.
+//! their logs, and free loopback ports. Shared by the Dovecot, PostgreSQL and browser
+//! harnesses.
 
+use std::collections::HashSet;
 use std::fs;
 use std::io::{self, Read, Seek, SeekFrom};
+use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, ExitStatus, Stdio};
+use std::sync::Mutex;
 
 use crate::error::TestkitError;
 
@@ -64,4 +68,27 @@ pub(crate) fn tail_lines(path: &Path, lines: usize) -> String {
 pub(crate) fn describe_failure(status: ExitStatus, stderr: &[u8]) -> String {
     let stderr = String::from_utf8_lossy(stderr);
     format!("{status}: {}", stderr.trim())
+}
+
+/// Ports handed out in this process, so that two servers starting at once differ.
+static RESERVED_PORTS: Mutex<Option<HashSet<u16>>> = Mutex::new(None);
+
+/// A loopback port that was free a moment ago and that no other caller in this process got.
+pub(crate) fn free_port() -> Result<u16, TestkitError> {
+    let mut reserved = RESERVED_PORTS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let reserved = reserved.get_or_insert_with(HashSet::new);
+    let mut listeners = Vec::new();
+    loop {
+        let listener = TcpListener::bind(("127.0.0.1", 0)).map_err(TestkitError::NoFreePort)?;
+        let port = listener
+            .local_addr()
+            .map_err(TestkitError::NoFreePort)?
+            .port();
+        if reserved.insert(port) {
+            return Ok(port);
+        }
+        listeners.push(listener);
+    }
 }

@@ -60,6 +60,29 @@ pub enum TestkitError {
     #[error("the browser could not {command}: {message}")]
     WebDriver { command: String, message: String },
 
+    /// Radicale or Xandikos is not on this machine.
+    #[error(
+        "`{program}` is not installed: run scripts/install-test-deps.sh (Debian packages \
+         radicale xandikos)"
+    )]
+    DavNotInstalled { program: &'static str },
+
+    /// Radicale or Xandikos did not come up.
+    #[error("{program} did not start: {reason}\n--- last lines of its log ---\n{log_tail}")]
+    DavStart {
+        program: &'static str,
+        reason: String,
+        log_tail: String,
+    },
+
+    /// A request of the testkit's own DAV client got an unexpected answer.
+    #[error("the DAV server answered {request} with {status}: {body}")]
+    DavRefused {
+        request: String,
+        status: u16,
+        body: String,
+    },
+
     /// A builder option cannot work, e.g. a user name with `:` in it.
     #[error("invalid test server option: {0}")]
     InvalidOption(String),

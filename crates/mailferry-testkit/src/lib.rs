@@ -19,6 +19,13 @@
 //! - [`postgres`]: [`Postgres`] runs a throw-away PostgreSQL 15 cluster (`initdb` +
 //!   `pg_ctl`, as the user `postgres`) on a free loopback port with the database
 //!   `mailferry`; [`Postgres::url`] connects to it. Stopped and removed on drop.
+//! - [`dav`]: [`DavServer`] runs a real Radicale 3 (Basic auth, user [`DAV_USER`]) or
+//!   Xandikos (no auth) on a free loopback port in its own directory, stopped on drop, with
+//!   a small HTTP client of its own to load and inspect collections.
+//! - [`groupware`](mod@groupware): [`groupware_corpus`]: recurring events with exceptions,
+//!   all-day events, several time zones, tasks with due dates and priorities, a journal,
+//!   vCard 3 and 4 contacts with photos and several addresses, a calendar named with spaces
+//!   and non-ASCII.
 //! - [`proxy`]: [`FaultProxy`], a TCP proxy that can cut, delay or refuse connections.
 //! - [`browser`]: [`Browser`], a headless Chromium driven over WebDriver (Debian's
 //!   `chromedriver`) with a fresh profile, for end-to-end tests of the web UI.
@@ -37,9 +44,11 @@
 
 pub mod browser;
 pub mod corpus;
+pub mod dav;
 pub mod dovecot;
 pub mod error;
 pub mod fill;
+pub mod groupware;
 pub mod postgres;
 pub mod proxy;
 mod sandbox;
@@ -49,6 +58,7 @@ pub use corpus::{
     bulk_corpus, nasty_corpus, Corpus, CorpusFolder, CorpusMessage, BIG_MESSAGE_SUBJECT,
     NASTY_FOLDERS,
 };
+pub use dav::{DavProduct, DavServer, HttpAnswer, DAV_PASSWORD, DAV_USER};
 pub use dovecot::{
     stop_all, Dovecot, DovecotBuilder, Layout, Naming, ALICE, ALICE_PASSWORD, BOB, BOB_PASSWORD,
     MASTER_PASSWORD, MASTER_SEPARATOR, MASTER_USER, SMALL, SMALL_PASSWORD, SMALL_QUOTA_BYTES,
@@ -56,5 +66,9 @@ pub use dovecot::{
 };
 pub use error::TestkitError;
 pub use fill::{encode_mailbox_name, fill};
+pub use groupware::{
+    extra_event, groupware_corpus, CorpusCollection, CorpusObject, GroupwareCorpus, GroupwareKind,
+    ANNA_UID, STANDUP_UID, TEAM_CALENDAR_NAME,
+};
 pub use postgres::Postgres;
 pub use proxy::FaultProxy;

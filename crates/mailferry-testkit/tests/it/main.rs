@@ -3,6 +3,7 @@
 //! headless browser.
 
 mod browser;
+mod dav;
 mod dovecot;
 mod postgres;
 mod proxy;

@@ -4,6 +4,8 @@
 //! # Layout
 //! - [`Store`]: opening, and the versioned schema migrations in `migrations/{sqlite,postgres}`.
 //! - [`checkpoint`]: the copy engine's checkpoints: folders and the source→target message map.
+//! - [`groupware`](mod@groupware): the groupware checkpoints: collections mapped with their
+//!   sync token or ctag, each source object's fate; explicit DAV addresses of migrations.
 //! - [`migration`](mod@migration): the service's migrations (queue with leases, progress,
 //!   sealed credentials, purge), the admin password hash and API tokens.
 //!
@@ -15,6 +17,7 @@
 //! erased credentials do not linger in free pages.
 
 pub mod checkpoint;
+pub mod groupware;
 pub mod migration;
 
 use std::path::Path;
@@ -24,6 +27,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::AnyPool;
 
 pub use checkpoint::{FolderCheckpoint, MappedMessage, MessageState};
+pub use groupware::{DavCollectionCheckpoint, DavObjectRow, DavObjectState};
 pub use migration::{
     EndpointRecord, MigrationRecord, MigrationState, NewMigration, Pass, ProgressRecord,
     UnknownState,
@@ -79,6 +83,11 @@ const MIGRATIONS: &[Migration] = &[
         version: 2,
         sqlite: include_str!("../migrations/sqlite/0002_service.sql"),
         postgres: include_str!("../migrations/postgres/0002_service.sql"),
+    },
+    Migration {
+        version: 5,
+        sqlite: include_str!("../migrations/sqlite/0005_groupware.sql"),
+        postgres: include_str!("../migrations/postgres/0005_groupware.sql"),
     },
 ];
 
@@ -150,10 +159,10 @@ impl Store {
         self.pool
             .execute("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)")
             .await?;
-        let current: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM schema_version")
-            .fetch_one(&self.pool)
+        let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM schema_version")
+            .fetch_all(&self.pool)
             .await?;
-        let current = current.unwrap_or(0);
+        let current = applied.iter().copied().max().unwrap_or(0);
         let known = MIGRATIONS.last().map_or(0, |m| m.version);
         if current > i64::from(known) {
             return Err(StoreError::TooNew {
@@ -161,7 +170,12 @@ impl Store {
                 known,
             });
         }
-        for migration in MIGRATIONS.iter().filter(|m| i64::from(m.version) > current) {
+        // Every known migration not applied yet, in order: numbers are reserved per piece of
+        // work, so one may land after a higher one (a database at 5 still gets 4).
+        for migration in MIGRATIONS
+            .iter()
+            .filter(|m| !applied.contains(&i64::from(m.version)))
+        {
             let sql = match self.backend {
                 Backend::Sqlite => migration.sqlite,
                 Backend::Postgres => migration.postgres,

@@ -101,5 +101,8 @@ async fn checkpoints_and_map_round_trip(db: Db) {
             .fetch_all(again.pool())
             .await
             .unwrap();
-    assert_eq!(versions, vec![1, 2]);
+    // Every migration applied once, in order, none twice on reopening. (Numbers may have
+    // gaps: each piece of work keeps the number reserved for it.)
+    assert!(versions.len() >= 3, "{versions:?}");
+    assert!(versions.windows(2).all(|w| w[0] < w[1]), "{versions:?}");
 }

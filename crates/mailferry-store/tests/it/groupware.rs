@@ -1,0 +1,99 @@
+//! The groupware checkpoints round-trip on both backends.
+
+use mailferry_store::{DavCollectionCheckpoint, DavObjectRow, DavObjectState, Store};
+
+use crate::Db;
+
+async fn story(store: &Store) {
+    let job = "job-1";
+    assert_eq!(store.dav_collection(job, "/a/cal/").await.unwrap(), None);
+    let mut checkpoint = DavCollectionCheckpoint {
+        source_href: "/a/cal/".into(),
+        kind: "calendar".into(),
+        target_href: "/b/calendars/cal/".into(),
+        sync_token: None,
+        ctag: Some("c1".into()),
+    };
+    store.save_dav_collection(job, &checkpoint).await.unwrap();
+    checkpoint.sync_token = Some("http://x/sync/2".into());
+    store.save_dav_collection(job, &checkpoint).await.unwrap();
+    assert_eq!(
+        store.dav_collection(job, "/a/cal/").await.unwrap(),
+        Some(checkpoint.clone())
+    );
+
+    let mut row = DavObjectRow {
+        source_href: "/a/cal/e%201.ics".into(),
+        uid: "e1@x".into(),
+        kind: "event".into(),
+        source_etag: Some("\"s1\"".into()),
+        target_href: Some("/b/calendars/cal/e%201.ics".into()),
+        target_etag: None,
+        state: DavObjectState::Pending,
+        detail: None,
+    };
+    let other = DavObjectRow {
+        source_href: "/a/cal/t.ics".into(),
+        uid: "t@x".into(),
+        kind: "task".into(),
+        state: DavObjectState::Failed,
+        detail: Some("415 Unsupported Media Type".into()),
+        ..row.clone()
+    };
+    store
+        .record_dav_objects(job, "/a/cal/", &[row.clone(), other.clone()])
+        .await
+        .unwrap();
+    row.state = DavObjectState::Copied;
+    row.target_etag = Some("\"t1\"".into());
+    store
+        .record_dav_objects(job, "/a/cal/", std::slice::from_ref(&row))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.dav_objects(job, "/a/cal/").await.unwrap(),
+        vec![row.clone(), other.clone()]
+    );
+    assert!(store
+        .dav_objects("job-2", "/a/cal/")
+        .await
+        .unwrap()
+        .is_empty());
+    store
+        .forget_dav_objects(job, "/a/cal/", &[other.source_href.clone()])
+        .await
+        .unwrap();
+    assert_eq!(store.dav_objects(job, "/a/cal/").await.unwrap(), vec![row]);
+
+    store
+        .set_migration_dav("m1", "source", "http://h/")
+        .await
+        .unwrap();
+    store
+        .set_migration_dav("m1", "target", "http://t/")
+        .await
+        .unwrap();
+    store
+        .set_migration_dav("m1", "target", "http://t2/")
+        .await
+        .unwrap();
+    assert_eq!(
+        store.migration_dav("m1").await.unwrap(),
+        vec![
+            ("source".to_string(), "http://h/".to_string()),
+            ("target".to_string(), "http://t2/".to_string())
+        ]
+    );
+    store.erase_migration_dav("m1").await.unwrap();
+    assert!(store.migration_dav("m1").await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn groupware_checkpoints_on_sqlite() {
+    story(&Db::sqlite().await.store).await;
+}
+
+#[tokio::test]
+async fn groupware_checkpoints_on_postgres() {
+    story(&Db::postgres().await.store).await;
+}

@@ -18,7 +18,7 @@ use toml::{Spanned, Value};
 pub const DEFAULT_NAME: &str = "mailferry.toml";
 
 /// Every key the file may have.
-pub const KEYS: [&str; 10] = [
+pub const KEYS: [&str; 11] = [
     "data_dir",
     "listen",
     "database_url",
@@ -29,6 +29,7 @@ pub const KEYS: [&str; 10] = [
     "poll_ms",
     "time_zone",
     "no_insecure",
+    "licence_public_key",
 ];
 
 /// What a settings file says; `None` where it says nothing.
@@ -44,6 +45,7 @@ pub struct FileConfig {
     pub poll_ms: Option<u64>,
     pub time_zone: Option<String>,
     pub no_insecure: Option<bool>,
+    pub licence_public_key: Option<String>,
 }
 
 /// Reads and checks the file at `path`; unknown keys are reported on stderr as warnings.
@@ -139,6 +141,15 @@ pub fn parse(text: &str, path: &Path) -> anyhow::Result<(FileConfig, Vec<String>
                     );
                 }
                 config.time_zone = Some(zone.to_string());
+            }
+            "licence_public_key" => {
+                let key = string(value.get_ref()).ok_or_else(|| {
+                    wrong("the public key as `mailferry licence keygen` prints it")
+                })?;
+                if let Err(e) = mailferry_service::licence::parse_public_key(key) {
+                    bail!("`licence_public_key` in `{shown}` line {line}: {e}");
+                }
+                config.licence_public_key = Some(key.to_string());
             }
             "no_insecure" => {
                 config.no_insecure = Some(
@@ -258,6 +269,7 @@ no_insecure = true
                 poll_ms: Some(500),
                 time_zone: Some("Europe/Berlin".into()),
                 no_insecure: Some(true),
+                licence_public_key: None,
             }
         );
     }

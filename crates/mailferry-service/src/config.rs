@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use ed25519_dalek::VerifyingKey;
 use jiff::tz::TimeZone;
 
 /// How a service runs.
@@ -30,6 +31,12 @@ pub struct ServiceConfig {
     /// On shutdown, how long a running pass may go on before it is stopped and its lease
     /// released (`MAILFERRY_SHUTDOWN_GRACE_SECONDS`, default 5).
     pub shutdown_grace: Duration,
+    /// The operator's public key that licence keys must be signed for
+    /// (`MAILFERRY_LICENCE_PUBLIC_KEY`; default: the lab key pair's, see [`crate::licence`]).
+    pub licence_public_key: VerifyingKey,
+    /// Extra CA certificates (PEM) trusted for every mail server besides the system's
+    /// (`MAILFERRY_CA_FILE`): an internal CA, or a lab server's own certificate.
+    pub ca_file: Option<PathBuf>,
 }
 
 impl ServiceConfig {
@@ -56,6 +63,10 @@ impl ServiceConfig {
                     .and_then(|v| v.parse().ok())
                     .unwrap_or(5),
             ),
+            licence_public_key: crate::licence::lab_public_key(),
+            ca_file: std::env::var_os("MAILFERRY_CA_FILE")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from),
         }
     }
 

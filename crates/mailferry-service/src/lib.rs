@@ -7,6 +7,9 @@
 //! - [`sealing`]: credentials encrypted at rest.
 //! - [`server_type`]: server types and how an entered server becomes an endpoint.
 //! - [`submit`]: validation of a submitted migration and the credential check.
+//! - [`batch`]: mass migration lists: parsing, the formal check per line and field, the
+//!   credential check per line, and submitting the good lines together.
+//! - [`licence`]: the migration allowance and licence keys.
 //! - [`times`]: start and resync times in the server's time zone.
 //! - [`worker`]: the lease-based queue consumer that runs passes with the engine.
 //! - [`api`]: the axum routes under `/api/v1`, auth, errors.
@@ -16,7 +19,9 @@
 //! so tests start a service on port 0 and stop it cleanly.
 
 pub mod api;
+pub mod batch;
 pub mod config;
+pub mod licence;
 pub mod sealing;
 pub mod server_type;
 pub mod submit;

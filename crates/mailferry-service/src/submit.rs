@@ -5,13 +5,14 @@ use std::time::Duration;
 
 use mailferry_engine::{Account, Side};
 use mailferry_imap::{Auth, Endpoint, Session, SessionOptions};
-use mailferry_store::EndpointRecord;
-use secrecy::SecretString;
+use mailferry_store::{EndpointRecord, NewMigration, SealedMigration, Short, StoreError};
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use crate::config::ServiceConfig;
 use crate::server_type::imap_endpoint;
 use crate::times::parse_time;
+use crate::AppState;
 
 /// The fields of PRODUCT.md's list format, as JSON keys.
 #[derive(Debug, Default, Deserialize)]
@@ -187,8 +188,16 @@ fn side(
     config: &ServiceConfig,
     errors: &mut Vec<FieldError>,
 ) -> Option<SideInput> {
-    let [kind, email, username, password, server] =
-        fields.map(|f| f.map(|v| v.trim().to_string()).filter(|v| !v.is_empty()));
+    let [kind, email, username, password, server] = fields;
+    let trimmed = |f: Option<String>| f.map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+    let (kind, email, username, server) = (
+        trimmed(kind),
+        trimmed(email),
+        trimmed(username),
+        trimmed(server),
+    );
+    // A password is taken as given: spaces at either end may be part of it.
+    let password = password.filter(|p| !p.is_empty());
     let before = errors.len();
     let mut fail = |field: &str, message: String| {
         errors.push(FieldError {
@@ -226,6 +235,14 @@ fn side(
             Ok(endpoint) => Some(endpoint),
             Err(problem) => {
                 fail(problem.field, problem.message);
+                // An unknown type hides nothing else: the server is checked as an IMAP one.
+                if problem.field == "type" {
+                    if let Some(server) = server.as_deref() {
+                        if let Err(also) = imap_endpoint("imap", server, insecure) {
+                            fail(also.field, also.message);
+                        }
+                    }
+                }
                 None
             }
         }
@@ -233,7 +250,8 @@ fn side(
     if errors.len() > before {
         return None;
     }
-    let endpoint = endpoint?;
+    let mut endpoint = endpoint?;
+    endpoint.tls.ca_file.clone_from(&config.ca_file);
     Some(SideInput {
         record: EndpointRecord {
             server_type: kind,
@@ -267,6 +285,48 @@ fn is_address(text: &str) -> bool {
         }
         None => false,
     }
+}
+
+/// Seals both passwords of each migration and stores them all, or none when the allowance
+/// cannot cover them all; returns the new ids in the order given.
+pub async fn store_validated(
+    state: &AppState,
+    validated: &[&Validated],
+    now: i64,
+) -> Result<Result<Vec<String>, Short>, StoreError> {
+    let mut news = Vec::with_capacity(validated.len());
+    let mut sealed = Vec::with_capacity(validated.len());
+    for v in validated {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let seal = |input: &SideInput, side: &str| {
+            state.sealer.seal(
+                input.password.expose_secret().as_bytes(),
+                &format!("{id}/{side}"),
+            )
+        };
+        sealed.push([
+            ("source", seal(&v.source, "source")),
+            ("target", seal(&v.target, "target")),
+        ]);
+        news.push(NewMigration {
+            id,
+            source: v.source.record.clone(),
+            target: v.target.record.clone(),
+            start_at: v.start_at,
+            resync_at: v.resync_at,
+            created_at: now,
+        });
+    }
+    let batch: Vec<SealedMigration> = news
+        .iter()
+        .zip(&sealed)
+        .map(|(new, sealed)| (new, &sealed[..]))
+        .collect();
+    Ok(state
+        .store
+        .insert_migrations(&batch, crate::licence::FREE_MIGRATIONS)
+        .await?
+        .map(|()| news.into_iter().map(|n| n.id).collect()))
 }
 
 /// Why a credential check failed: which side, in words, with a hint.
@@ -307,7 +367,12 @@ pub async fn check_credentials(
     }
 }
 
-async fn check_side(input: &SideInput, timeout: Duration, side: Side) -> Result<(), SideFailure> {
+/// Tries one side's login within `timeout`.
+pub async fn check_side(
+    input: &SideInput,
+    timeout: Duration,
+    side: Side,
+) -> Result<(), SideFailure> {
     let options = SessionOptions {
         timeout,
         ..SessionOptions::default()

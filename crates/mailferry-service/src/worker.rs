@@ -255,8 +255,9 @@ async fn accounts(
             .map_err(|e| format!("the {side} credentials cannot be opened: {e}"))?;
         let password = String::from_utf8(password.to_vec())
             .map_err(|_| format!("the {side} credentials are damaged"))?;
-        let server = imap_endpoint(&endpoint.server_type, &endpoint.server, endpoint.insecure)
+        let mut server = imap_endpoint(&endpoint.server_type, &endpoint.server, endpoint.insecure)
             .map_err(|p| format!("the {side} server: {}", p.message))?;
+        server.tls.ca_file.clone_from(&state.config.ca_file);
         out.push(Account {
             endpoint: server,
             auth: Auth::Password {

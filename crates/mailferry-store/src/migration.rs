@@ -3,8 +3,8 @@
 //! password hash and API tokens).
 //!
 //! # Life of a migration
-//! [`Store::insert_migration`] stores it as [`MigrationState::Waiting`] with its sealed
-//! credentials, in one transaction. [`Store::claim_due`] hands it to one worker once
+//! [`Store::insert_migrations`] stores it as [`MigrationState::Waiting`] with its sealed
+//! credentials, counted against the allowance, in one transaction. [`Store::claim_due`] hands it to one worker once
 //! `start_at` has come (→ `Transferring`, [`Pass::First`]) and again once `resync_at` has
 //! come (`WaitingResync` → `Resyncing`, [`Pass::Resync`]). The worker holds a lease that it
 //! renews ([`Store::renew_lease`]); a lease that runs out means the worker died, and the next
@@ -296,51 +296,6 @@ fn claimed(row: &AnyRow) -> Result<(MigrationRecord, Pass), StoreError> {
 }
 
 impl Store {
-    /// Stores a new migration (state `Waiting`) and its sealed credentials, one per side
-    /// (`"source"`, `"target"`), in one transaction.
-    pub async fn insert_migration(
-        &self,
-        new: &NewMigration,
-        sealed_secrets: &[(&str, Vec<u8>)],
-    ) -> Result<(), StoreError> {
-        let mut tx = self.pool().begin().await?;
-        sqlx::query(
-            "INSERT INTO migration (id, state, \
-             source_server_type, source_email, source_username, source_server, source_insecure, \
-             target_server_type, target_email, target_username, target_server, target_insecure, \
-             start_at, resync_at, created_at, updated_at) \
-             VALUES ($1, 'waiting', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14)",
-        )
-        .bind(&new.id)
-        .bind(&new.source.server_type)
-        .bind(&new.source.email)
-        .bind(&new.source.username)
-        .bind(&new.source.server)
-        .bind(i64::from(new.source.insecure))
-        .bind(&new.target.server_type)
-        .bind(&new.target.email)
-        .bind(&new.target.username)
-        .bind(&new.target.server)
-        .bind(i64::from(new.target.insecure))
-        .bind(new.start_at)
-        .bind(new.resync_at)
-        .bind(new.created_at)
-        .execute(&mut *tx)
-        .await?;
-        for (side, sealed) in sealed_secrets {
-            sqlx::query(
-                "INSERT INTO migration_secret (migration_id, side, sealed) VALUES ($1, $2, $3)",
-            )
-            .bind(&new.id)
-            .bind(*side)
-            .bind(sealed.as_slice())
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(())
-    }
-
     pub async fn migration(&self, id: &str) -> Result<Option<MigrationRecord>, StoreError> {
         let row = sqlx::query(&format!("SELECT {COLUMNS} FROM migration WHERE id = $1"))
             .bind(id)

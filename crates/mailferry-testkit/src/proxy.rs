@@ -39,6 +39,9 @@ struct Shared {
     /// Downstream bytes still allowed before the next cut, when armed.
     cut_budget: Mutex<Option<u64>>,
     accepted: AtomicUsize,
+    /// Connections whose client has not closed its side yet, and the most there were.
+    client_open: AtomicUsize,
+    peak: AtomicUsize,
     next_id: AtomicU64,
     /// Both sockets of every live connection, so `cut_all` can reach them.
     live: Mutex<HashMap<u64, Connection>>,
@@ -79,6 +82,8 @@ impl FaultProxy {
             delay_micros: AtomicU64::new(0),
             cut_budget: Mutex::new(None),
             accepted: AtomicUsize::new(0),
+            client_open: AtomicUsize::new(0),
+            peak: AtomicUsize::new(0),
             next_id: AtomicU64::new(0),
             live: Mutex::new(HashMap::new()),
         });
@@ -145,6 +150,12 @@ impl FaultProxy {
         self.shared.accepted.load(Ordering::SeqCst)
     }
 
+    /// The most connections that clients had open through the proxy at once (a connection
+    /// counts from its accept until its client closes its side).
+    pub fn peak_connections(&self) -> usize {
+        self.shared.peak.load(Ordering::SeqCst)
+    }
+
     /// Connections currently open through the proxy.
     pub fn live_connections(&self) -> usize {
         lock(&self.shared.live).len()
@@ -200,14 +211,19 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
 fn start_pumps(shared: &Arc<Shared>, client: TcpStream, server: TcpStream) -> std::io::Result<()> {
     let id = shared.next_id.fetch_add(1, Ordering::SeqCst);
     let pumps = Arc::new(AtomicUsize::new(2));
-    lock(&shared.live).insert(
-        id,
-        Connection {
-            client: client.try_clone()?,
-            server: server.try_clone()?,
-            pumps: Arc::clone(&pumps),
-        },
-    );
+    {
+        let mut live = lock(&shared.live);
+        live.insert(
+            id,
+            Connection {
+                client: client.try_clone()?,
+                server: server.try_clone()?,
+                pumps: Arc::clone(&pumps),
+            },
+        );
+    }
+    let open = shared.client_open.fetch_add(1, Ordering::SeqCst) + 1;
+    shared.peak.fetch_max(open, Ordering::SeqCst);
     let directions = [
         (client.try_clone()?, server.try_clone()?, false),
         (server, client, true),
@@ -218,6 +234,9 @@ fn start_pumps(shared: &Arc<Shared>, client: TcpStream, server: TcpStream) -> st
             .name(format!("fault-proxy-pump-{id}"))
             .spawn(move || {
                 pump(&shared, id, from, to, downstream);
+                if !downstream {
+                    shared.client_open.fetch_sub(1, Ordering::SeqCst);
+                }
                 let mut live = lock(&shared.live);
                 let last = live
                     .get(&id)

@@ -4,8 +4,10 @@ use std::process::ExitCode;
 
 use clap::Subcommand;
 
+pub mod batch;
 pub mod endpoint_args;
 pub mod job_file;
+pub mod licence;
 pub mod migrate;
 pub mod probe;
 pub mod serve;
@@ -21,6 +23,12 @@ pub enum Command {
     Worker(serve::WorkerOnlyArgs),
     #[command(subcommand)]
     Token(serve::TokenCommand),
+    /// Mass migration lists: check, submit, template.
+    #[command(subcommand)]
+    Batch(batch::BatchCommand),
+    /// Licence keys and the migration allowance.
+    #[command(subcommand)]
+    Licence(licence::LicenceCommand),
 }
 
 impl Command {
@@ -32,6 +40,8 @@ impl Command {
             Command::Serve(args) => serve::serve(args).await,
             Command::Worker(args) => serve::worker_only(args).await,
             Command::Token(command) => serve::token(command).await,
+            Command::Batch(command) => batch::run(command).await,
+            Command::Licence(command) => licence::run(command).await,
         }
     }
 }

@@ -101,6 +101,11 @@ pub struct WorkerArgs {
         value_parser = clap::builder::BoolishValueParser::new()
     )]
     pub no_insecure: Option<bool>,
+    /// The operator's licence public key: licence keys must be signed with its signing key.
+    /// Default: the lab key pair's (docs/licence-lab-signing.key), which anyone can sign
+    /// with. File key: `licence_public_key`.
+    #[arg(long, value_name = "KEY", env = "MAILFERRY_LICENCE_PUBLIC_KEY")]
+    pub licence_public_key: Option<String>,
 }
 
 /// Run the service: web API, scheduler and workers.
@@ -154,7 +159,7 @@ fn data_dir(args: &DataArgs) -> anyhow::Result<PathBuf> {
 /// Puts the settings file under the flags and environment: every setting they left open
 /// (`None`) takes the file's value. Which file: `--config`/`MAILFERRY_CONFIG` (it must
 /// exist), else `mailferry.toml` in the data directory if there is one.
-fn layer_file(
+pub(crate) fn layer_file(
     data: &mut DataArgs,
     workers: Option<&mut WorkerArgs>,
     listen: Option<&mut Option<SocketAddr>>,
@@ -180,6 +185,7 @@ fn layer_file(
         fill(&mut args.poll_ms, file.poll_ms);
         fill(&mut args.time_zone, file.time_zone);
         fill(&mut args.no_insecure, file.no_insecure);
+        fill(&mut args.licence_public_key, file.licence_public_key);
     }
     if let Some(listen) = listen {
         fill(listen, file.listen);
@@ -193,7 +199,7 @@ fn fill<T>(slot: &mut Option<T>, from_file: Option<T>) {
     }
 }
 
-async fn open(args: &DataArgs) -> anyhow::Result<(PathBuf, Store, Sealer)> {
+pub(crate) async fn open(args: &DataArgs) -> anyhow::Result<(PathBuf, Store, Sealer)> {
     let dir = data_dir(args)?;
     std::fs::create_dir_all(&dir)
         .with_context(|| format!("cannot create the data directory `{}`", dir.display()))?;
@@ -215,7 +221,7 @@ async fn open(args: &DataArgs) -> anyhow::Result<(PathBuf, Store, Sealer)> {
     Ok((dir, store, sealer))
 }
 
-fn config(dir: PathBuf, args: &WorkerArgs) -> anyhow::Result<ServiceConfig> {
+pub(crate) fn config(dir: PathBuf, args: &WorkerArgs) -> anyhow::Result<ServiceConfig> {
     let mut config = ServiceConfig::new(dir);
     config.workers = args.workers.unwrap_or(DEFAULT_WORKERS).max(1);
     config.connections_per_migration = args.connections.unwrap_or(DEFAULT_CONNECTIONS).max(1);
@@ -226,6 +232,13 @@ fn config(dir: PathBuf, args: &WorkerArgs) -> anyhow::Result<ServiceConfig> {
     config.lease = Duration::from_secs(args.lease_seconds.unwrap_or(DEFAULT_LEASE_SECONDS).max(1));
     config.poll_interval = Duration::from_millis(args.poll_ms.unwrap_or(DEFAULT_POLL_MS).max(50));
     config.allow_insecure = !args.no_insecure.unwrap_or(false);
+    match &args.licence_public_key {
+        Some(key) => {
+            config.licence_public_key = mailferry_service::licence::parse_public_key(key)
+                .map_err(|e| anyhow::anyhow!("--licence-public-key / MAILFERRY_LICENCE_PUBLIC_KEY: {e}"))?;
+        }
+        None => tracing::warn!("licence keys are checked against the LAB public key, which anyone can sign with: set MAILFERRY_LICENCE_PUBLIC_KEY to your own (`mailferry licence keygen`)"),
+    }
     if let Some(zone) = &args.time_zone {
         config.time_zone = jiff::tz::TimeZone::get(zone).with_context(|| {
             format!("`{zone}` is not a time zone: use an IANA name such as Europe/Berlin or UTC")

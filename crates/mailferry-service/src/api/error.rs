@@ -16,7 +16,11 @@ pub struct ApiError {
     pub field: Option<String>,
     pub hint: Option<String>,
     pub fields: Vec<FieldError>,
-    pub check: Option<CheckFailure>,
+    pub check: Option<Box<CheckFailure>>,
+    /// What is left of the allowance, when that is the problem.
+    pub remaining: Option<u64>,
+    /// A list's check, when a list is refused.
+    pub report: Option<Box<serde_json::Value>>,
 }
 
 #[derive(Serialize)]
@@ -29,6 +33,10 @@ struct Body<'a> {
     fields: &'a [FieldError],
     #[serde(skip_serializing_if = "Option::is_none")]
     check: Option<&'a CheckFailure>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    remaining: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    report: Option<&'a serde_json::Value>,
     request_id: String,
 }
 
@@ -42,6 +50,8 @@ impl ApiError {
             hint: None,
             fields: Vec::new(),
             check: None,
+            remaining: None,
+            report: None,
         }
     }
     pub fn not_found(what: &str) -> Self {
@@ -78,8 +88,23 @@ impl ApiError {
         );
         error.side = Some(check.side.clone());
         error.hint = hint;
-        error.check = Some(check);
+        error.check = Some(Box::new(check));
         error
+    }
+    /// The allowance cannot cover a submission: 402, with how many can be submitted.
+    pub fn allowance(short: mailferry_store::Short) -> Self {
+        let mut error = Self::new(
+            StatusCode::PAYMENT_REQUIRED,
+            crate::licence::short_message(short),
+        )
+        .hint(crate::licence::SHORT_HINT);
+        error.remaining = Some(short.remaining);
+        error
+    }
+    /// With a report (a list's check) in the body.
+    pub fn report(mut self, report: serde_json::Value) -> Self {
+        self.report = Some(Box::new(report));
+        self
     }
     pub fn internal(context: &str, e: impl std::fmt::Display) -> Self {
         tracing::error!(error = %e, "{context}");
@@ -102,7 +127,9 @@ impl IntoResponse for ApiError {
             field: self.field.as_deref(),
             hint: self.hint.as_deref(),
             fields: &self.fields,
-            check: self.check.as_ref(),
+            check: self.check.as_deref(),
+            remaining: self.remaining,
+            report: self.report.as_deref(),
             request_id,
         };
         (self.status, Json(body)).into_response()
@@ -128,15 +155,12 @@ pub async fn method_not_allowed() -> ApiError {
     .hint("see /api/openapi.json for the methods of each endpoint")
 }
 
-pub fn body_too_large() -> ApiError {
+pub fn body_too_large(limit: u64) -> ApiError {
     ApiError::new(
         StatusCode::PAYLOAD_TOO_LARGE,
-        format!(
-            "the request body is larger than {} bytes",
-            super::BODY_LIMIT
-        ),
+        format!("the request body is larger than {limit} bytes"),
     )
-    .hint("a migration is a few hundred bytes of JSON; send one at a time")
+    .hint("a migration is a few hundred bytes of JSON, send one at a time; split a longer list into parts")
 }
 
 /// A JSON body that could not be read, with the status its cause deserves: 413 too large,
@@ -148,7 +172,7 @@ pub fn json_rejection(
 ) -> ApiError {
     let status = rejection.status();
     if status == StatusCode::PAYLOAD_TOO_LARGE {
-        return body_too_large();
+        return body_too_large(super::BODY_LIMIT as u64);
     }
     let status = if status == StatusCode::UNSUPPORTED_MEDIA_TYPE {
         status

@@ -8,16 +8,13 @@ use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::Json;
-use mailferry_store::{
-    EndpointRecord, MigrationRecord, MigrationState, NewMigration, ProgressRecord,
-};
-use secrecy::ExposeSecret;
+use mailferry_store::{EndpointRecord, MigrationRecord, MigrationState, ProgressRecord};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use super::error::{json_rejection, ApiError};
 use super::openapi::{ErrorDoc, MigrationDoc, MigrationListDoc, SubmitRequestDoc};
-use crate::submit::{check_credentials, validate, SubmitRequest};
+use crate::submit::{check_credentials, store_validated, validate, SubmitRequest};
 use crate::times::show_time;
 use crate::{now, AppState};
 
@@ -50,6 +47,7 @@ impl<S: Send + Sync> FromRequestParts<S> for MigrationId {
         (status = 201, description = "Stored; it starts at `startdate`", body = MigrationDoc),
         (status = 400, description = "Not JSON, a wrong type, or an unknown field (named)", body = ErrorDoc),
         (status = 401, description = "Not logged in", body = ErrorDoc),
+        (status = 402, description = "The migration allowance is used up: add a licence key", body = ErrorDoc),
         (status = 413, description = "Body larger than 1 MiB", body = ErrorDoc),
         (status = 415, description = "Not `Content-Type: application/json`", body = ErrorDoc),
         (status = 422, description = "Fields not valid (`fields`), or a login failed (`side`, `check`)", body = ErrorDoc),
@@ -66,32 +64,10 @@ pub async fn submit(
     check_credentials(&validated, state.config.check_timeout)
         .await
         .map_err(ApiError::check_failed)?;
-    let id = uuid::Uuid::new_v4().simple().to_string();
-    let sealed = [
-        (
-            "source",
-            state.sealer.seal(
-                validated.source.password.expose_secret().as_bytes(),
-                &format!("{id}/source"),
-            ),
-        ),
-        (
-            "target",
-            state.sealer.seal(
-                validated.target.password.expose_secret().as_bytes(),
-                &format!("{id}/target"),
-            ),
-        ),
-    ];
-    let new = NewMigration {
-        id: id.clone(),
-        source: validated.source.record.clone(),
-        target: validated.target.record.clone(),
-        start_at: validated.start_at,
-        resync_at: validated.resync_at,
-        created_at: now(),
+    let id = match store_validated(&state, &[&validated], now()).await? {
+        Ok(ids) => ids.into_iter().next().unwrap_or_default(),
+        Err(short) => return Err(ApiError::allowance(short)),
     };
-    state.store.insert_migration(&new, &sealed).await?;
     tracing::info!(migration = %id, "migration submitted");
     let record = state
         .store

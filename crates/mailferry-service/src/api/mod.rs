@@ -4,7 +4,9 @@
 //! The OpenAPI document is at `/api/openapi.json` and Swagger UI at `/api/docs` (no login).
 
 mod auth;
+mod batch;
 mod error;
+mod licences;
 mod live;
 mod migrations;
 pub mod openapi;
@@ -32,6 +34,12 @@ pub use error::ApiError;
 /// The largest request body taken (1 MiB); larger ones get a 413.
 pub const BODY_LIMIT: usize = 1024 * 1024;
 
+/// The largest list taken by `/api/v1/lists` (4 MiB, some 25,000 lines).
+pub const LIST_BODY_LIMIT: usize = 4 * 1024 * 1024;
+
+/// Where lists are posted.
+const LISTS: &str = "/api/v1/lists";
+
 /// All routes.
 pub fn router(state: Arc<AppState>) -> Router {
     let api = Router::new()
@@ -45,6 +53,16 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/migrations/{id}/retry", post(migrations::retry))
         .route("/api/v1/migrations/{id}/purge", post(migrations::purge))
         .route("/api/v1/events", get(live::events))
+        .route(
+            LISTS,
+            post(batch::submit).layer(DefaultBodyLimit::max(LIST_BODY_LIMIT)),
+        )
+        .route(
+            "/api/v1/lists/check",
+            post(batch::check).layer(DefaultBodyLimit::max(LIST_BODY_LIMIT)),
+        )
+        .route("/api/v1/lists/template", get(batch::template))
+        .route("/api/v1/licences", get(licences::list).post(licences::add))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::require_login,
@@ -75,8 +93,13 @@ async fn refuse_large_bodies(request: Request, next: Next) -> Response {
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok());
+    let limit = if request.uri().path().starts_with(LISTS) {
+        LIST_BODY_LIMIT
+    } else {
+        BODY_LIMIT
+    } as u64;
     if announced.is_some_and(|length| length > DRAIN_LIMIT) {
-        return error::body_too_large().into_response();
+        return error::body_too_large(limit).into_response();
     }
     let (parts, body) = request.into_parts();
     let mut stream = body.into_data_stream();
@@ -91,14 +114,14 @@ async fn refuse_large_bodies(request: Request, next: Next) -> Response {
             .into_response();
         };
         seen += chunk.len() as u64;
-        if seen <= BODY_LIMIT as u64 {
+        if seen <= limit {
             kept.extend_from_slice(&chunk);
         } else if seen > DRAIN_LIMIT {
             break;
         }
     }
-    if seen > BODY_LIMIT as u64 {
-        return error::body_too_large().into_response();
+    if seen > limit {
+        return error::body_too_large(limit).into_response();
     }
     next.run(Request::from_parts(parts, Body::from(kept))).await
 }
@@ -121,6 +144,7 @@ struct Info {
     time_zone: String,
     now: String,
     server_types: Vec<ServerTypeInfo>,
+    allowance: crate::licence::Allowance,
 }
 
 #[derive(Serialize)]
@@ -129,7 +153,8 @@ struct ServerTypeInfo {
     migrates: &'static str,
 }
 
-/// The service's version, time zone, current time and the server types it knows.
+/// The service's version, time zone, current time, the server types it knows and the
+/// migration allowance (remaining of total).
 #[utoipa::path(
     get,
     path = "/api/v1/info",
@@ -139,8 +164,8 @@ struct ServerTypeInfo {
         (status = 401, description = "Not logged in", body = openapi::ErrorDoc),
     )
 )]
-async fn info(State(state): State<Arc<AppState>>) -> Json<Info> {
-    Json(Info {
+async fn info(State(state): State<Arc<AppState>>) -> Result<Json<Info>, ApiError> {
+    Ok(Json(Info {
         version: env!("CARGO_PKG_VERSION"),
         time_zone: state.config.time_zone_name(),
         now: show_time(now(), &state.config.time_zone),
@@ -148,5 +173,6 @@ async fn info(State(state): State<Arc<AppState>>) -> Json<Info> {
             .iter()
             .map(|(name, migrates)| ServerTypeInfo { name, migrates })
             .collect(),
-    })
+        allowance: crate::licence::allowance(&state.store).await?,
+    }))
 }

@@ -16,7 +16,7 @@ use utoipa::{Modify, OpenApi, ToSchema};
         description = "The REST API of `mailferry serve`: submit, watch and manage mail migrations. \
             Log in with HTTP Basic as `admin` and the admin password, or with a bearer token from \
             `mailferry token create`. Every error is one JSON shape (`Error`). Request bodies are \
-            limited to 1 MiB."
+            limited to 1 MiB (lists: 4 MiB)."
     ),
     paths(
         super::healthz,
@@ -29,6 +29,11 @@ use utoipa::{Modify, OpenApi, ToSchema};
         super::migrations::retry,
         super::migrations::purge,
         super::live::events,
+        super::batch::check,
+        super::batch::submit,
+        super::batch::template,
+        super::licences::list,
+        super::licences::add,
     ),
     components(schemas(
         SubmitRequestDoc,
@@ -41,11 +46,23 @@ use utoipa::{Modify, OpenApi, ToSchema};
         SideFailureDoc,
         InfoDoc,
         ServerTypeDoc,
+        AllowanceDoc,
+        ListCheckDoc,
+        ListOutcomeDoc,
+        ListLineDoc,
+        ShownFieldDoc,
+        LoginFailureDoc,
+        SubmittedLineDoc,
+        LicencesDoc,
+        LicenceKeyDoc,
+        AddKeyDoc,
     )),
     modifiers(&SecuritySchemes),
     security(("admin" = []), ("bearer" = [])),
     tags(
         (name = "migrations", description = "Submit, list, inspect, cancel, retry and purge migrations"),
+        (name = "lists", description = "Mass migration lists: check, submit, template"),
+        (name = "licences", description = "The migration allowance and licence keys"),
         (name = "service", description = "Service information, health, metrics and live events"),
     )
 )]
@@ -210,6 +227,12 @@ pub struct ErrorDoc {
     /// The failed credential check (422 on submit).
     #[schema(nullable = false)]
     check: Option<CheckFailureDoc>,
+    /// What is left of the allowance (402).
+    #[schema(nullable = false)]
+    remaining: Option<u64>,
+    /// A refused list's check (422 on `POST /api/v1/lists`) or its failed logins (402).
+    #[schema(nullable = false, value_type = Option<Object>)]
+    report: Option<serde_json::Value>,
     /// Names this request in the service log.
     request_id: String,
 }
@@ -246,6 +269,7 @@ pub struct InfoDoc {
     time_zone: String,
     now: String,
     server_types: Vec<ServerTypeDoc>,
+    allowance: AllowanceDoc,
 }
 
 #[derive(ToSchema)]
@@ -253,6 +277,110 @@ pub struct InfoDoc {
 pub struct ServerTypeDoc {
     name: String,
     migrates: String,
+}
+
+/// Remaining of total: `total` is `free` plus what the licence keys add.
+#[derive(ToSchema)]
+#[schema(as = Allowance)]
+pub struct AllowanceDoc {
+    free: u64,
+    licensed: u64,
+    total: u64,
+    used: u64,
+    remaining: u64,
+}
+
+/// A list's check. `clean`: no field error, no duplicate and (when tried) no failed login.
+#[derive(ToSchema)]
+#[schema(as = ListCheck)]
+pub struct ListCheckDoc {
+    /// `mailferry` (12 fields) or `imapsync` (6 fields).
+    format: String,
+    clean: bool,
+    faulty_lines: u64,
+    duplicate_lines: u64,
+    /// Every problem in words: `line 7, source.email = `alice`: ...`.
+    problems: Vec<String>,
+    lines: Vec<ListLineDoc>,
+    /// The login check (null when not tried: `credentials=false`, or the formal check failed).
+    #[schema(value_type = Option<Object>)]
+    logins: Option<serde_json::Value>,
+}
+
+/// One line with data.
+#[derive(ToSchema)]
+#[schema(as = ListLine)]
+pub struct ListLineDoc {
+    /// Its number in the file (comments and blank lines counted).
+    line: u64,
+    /// Its fields, passwords masked; empty when the line could not be split.
+    fields: Vec<ShownFieldDoc>,
+    /// Per field; `line` for the line as a whole.
+    errors: Vec<FieldErrorDoc>,
+    /// The earlier line whose account this one repeats.
+    duplicate_of: Option<u64>,
+    /// `source` or `target`.
+    duplicate_side: Option<String>,
+}
+
+#[derive(ToSchema)]
+#[schema(as = ShownField)]
+pub struct ShownFieldDoc {
+    name: String,
+    value: String,
+}
+
+/// A line whose login failed.
+#[derive(ToSchema)]
+#[schema(as = LoginFailure)]
+pub struct LoginFailureDoc {
+    line: u64,
+    /// `source`, `target` or `both`.
+    side: String,
+    reasons: Vec<SideFailureDoc>,
+}
+
+#[derive(ToSchema)]
+#[schema(as = SubmittedLine)]
+pub struct SubmittedLineDoc {
+    line: u64,
+    id: String,
+}
+
+/// A submitted list.
+#[derive(ToSchema)]
+#[schema(as = ListOutcome)]
+pub struct ListOutcomeDoc {
+    format: String,
+    submitted: Vec<SubmittedLineDoc>,
+    /// Lines not stored because a login failed.
+    failed: Vec<LoginFailureDoc>,
+    allowance: AllowanceDoc,
+}
+
+#[derive(ToSchema)]
+#[schema(as = Licences)]
+pub struct LicencesDoc {
+    allowance: AllowanceDoc,
+    keys: Vec<LicenceKeyDoc>,
+}
+
+#[derive(ToSchema)]
+#[schema(as = LicenceKey)]
+pub struct LicenceKeyDoc {
+    id: String,
+    migrations: u64,
+    issued_to: String,
+    issued_at: String,
+    added_at: String,
+}
+
+/// A licence key to add, as issued (`mfl1.` ...).
+#[derive(ToSchema, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[schema(as = AddKey, example = json!({"key": "mfl1.eyJpZCI6ImV4YW1wbGUifQ.c2lnbmF0dXJl"}))]
+pub struct AddKeyDoc {
+    key: String,
 }
 
 #[cfg(test)]

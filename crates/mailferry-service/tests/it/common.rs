@@ -21,6 +21,11 @@ pub struct Service {
 
 impl Service {
     pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    /// A service whose settings `adjust` changes first.
+    pub async fn start_with(adjust: impl FnOnce(&mut ServiceConfig)) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open_sqlite(&dir.path().join("mailferry.sqlite"))
             .await
@@ -34,6 +39,7 @@ impl Service {
         config.poll_interval = Duration::from_millis(100);
         config.lease = Duration::from_secs(5);
         config.time_zone = jiff::tz::TimeZone::get("Europe/Berlin").unwrap();
+        adjust(&mut config);
         let state = AppState::new(store.clone(), sealer, config);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());

@@ -2,4 +2,6 @@
 
 mod api;
 mod common;
+mod list_check;
+mod lists;
 mod openapi;

@@ -24,6 +24,11 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/migrations/{id}/retry"),
     ("post", "/api/v1/migrations/{id}/purge"),
     ("get", "/api/v1/events"),
+    ("post", "/api/v1/lists"),
+    ("post", "/api/v1/lists/check"),
+    ("get", "/api/v1/lists/template"),
+    ("get", "/api/v1/licences"),
+    ("post", "/api/v1/licences"),
 ];
 
 /// Routes that answer without a login.
@@ -327,8 +332,14 @@ fn body_probes(
 }
 
 fn big_body_probes(method: &Method, path: &str, reads_body: bool) -> Vec<Probe> {
+    // Lists may be 4 MiB; everything else 1 MiB.
+    let size = if path.starts_with("/api/v1/lists") {
+        5 * 1024 * 1024
+    } else {
+        TWO_MIB
+    };
     let mut big = String::from("{\"startdate\": \"");
-    big.push_str(&"x".repeat(TWO_MIB));
+    big.push_str(&"x".repeat(size));
     big.push_str("\"}");
     let mut probes = Vec::new();
     for chunked in [false, true] {
@@ -336,7 +347,7 @@ fn big_body_probes(method: &Method, path: &str, reads_body: bool) -> Vec<Probe> 
         if chunked && !reads_body {
             continue;
         }
-        let mut probe = Probe::new(format!("2 MiB body (chunked: {chunked})"), method, path)
+        let mut probe = Probe::new(format!("too big body (chunked: {chunked})"), method, path)
             .raw(big.clone(), "application/json");
         probe.chunked = chunked;
         probe.documented = reads_body;
@@ -516,7 +527,7 @@ async fn the_api_holds_to_its_openapi_document_under_generated_requests() {
             let answer = send(&service, Some(&token), probe).await;
             check_answer(probe, &answer, &documented);
             let what = probe.what.as_str();
-            if what.starts_with("2 MiB body") {
+            if what.starts_with("too big body") {
                 assert_eq!(
                     answer.status, 413,
                     "{what} {method_name} {path}: {}",
@@ -532,11 +543,13 @@ async fn the_api_holds_to_its_openapi_document_under_generated_requests() {
                     answer.text
                 );
             }
-            if what == "valid example" {
+            // A migration's fields are checked one by one; other bodies are one field.
+            let submit = path == "/api/v1/migrations";
+            if what == "valid example" && submit {
                 assert_eq!(answer.status, 422, "{}", answer.text);
                 assert_eq!(answer.body["side"], "both", "{}", answer.text);
             }
-            if what.starts_with("required") {
+            if what.starts_with("required") && submit {
                 let name = what.split('`').nth(1).unwrap();
                 assert_eq!(answer.status, 422, "{what}: {}", answer.text);
                 assert!(

@@ -73,7 +73,11 @@ async fn insert(store: &Store, new: &NewMigration) {
         ("source", sealed(&new.id, "source")),
         ("target", sealed(&new.id, "target")),
     ];
-    store.insert_migration(new, &secrets).await.expect("insert");
+    store
+        .insert_migrations(&[(new, &secrets)], 1_000)
+        .await
+        .expect("insert")
+        .expect("within the allowance");
 }
 
 async fn get(store: &Store, id: &str) -> mailferry_store::MigrationRecord {
@@ -133,13 +137,23 @@ async fn migration_story(db: Db) {
 
     // One transaction: a bad secret leaves no migration behind; ids are unique.
     let bad = new_migration("bad", NOW, None, NOW);
+    let used = store.allowance().await.unwrap().used;
+    let sideways = [("source", vec![1]), ("sideways", vec![2])];
     assert!(store
-        .insert_migration(&bad, &[("source", vec![1]), ("sideways", vec![2])])
+        .insert_migrations(&[(&bad, &sideways)], 1_000)
         .await
         .is_err());
     assert_eq!(store.migration("bad").await.unwrap(), None);
     assert!(store.secrets("bad").await.unwrap().is_empty());
-    assert!(store.insert_migration(&due, &[]).await.is_err());
+    assert!(store
+        .insert_migrations(&[(&due, &[])], 1_000)
+        .await
+        .is_err());
+    assert_eq!(
+        store.allowance().await.unwrap().used,
+        used,
+        "a failed insert is not counted"
+    );
 
     // Newest first, filtered by state.
     let ids = |records: Vec<mailferry_store::MigrationRecord>| {

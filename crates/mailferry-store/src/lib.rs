@@ -8,6 +8,7 @@
 //!   sync token or ctag, each source object's fate; explicit DAV addresses of migrations.
 //! - [`migration`](mod@migration): the service's migrations (queue with leases, progress,
 //!   sealed credentials, purge), the admin password hash and API tokens.
+//! - [`licence`]: licence keys and the migration allowance they add up to.
 //!
 //! # Contract
 //! Every write that the engine relies on to avoid a duplicate is committed before the
@@ -18,6 +19,7 @@
 
 pub mod checkpoint;
 pub mod groupware;
+pub mod licence;
 pub mod migration;
 
 use std::path::Path;
@@ -28,6 +30,7 @@ use sqlx::AnyPool;
 
 pub use checkpoint::{FolderCheckpoint, MappedMessage, MessageState};
 pub use groupware::{DavCollectionCheckpoint, DavObjectRow, DavObjectState};
+pub use licence::{AllowanceRecord, LicenceRecord, SealedMigration, Short};
 pub use migration::{
     EndpointRecord, MigrationRecord, MigrationState, NewMigration, Pass, ProgressRecord,
     UnknownState,
@@ -83,6 +86,11 @@ const MIGRATIONS: &[Migration] = &[
         version: 2,
         sqlite: include_str!("../migrations/sqlite/0002_service.sql"),
         postgres: include_str!("../migrations/postgres/0002_service.sql"),
+    },
+    Migration {
+        version: 3,
+        sqlite: include_str!("../migrations/sqlite/0003_licences.sql"),
+        postgres: include_str!("../migrations/postgres/0003_licences.sql"),
     },
     Migration {
         version: 5,

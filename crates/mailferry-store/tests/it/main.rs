@@ -2,6 +2,7 @@
 //! (started per test by mailferry-testkit). Every story runs unchanged on both.
 
 mod checkpoint;
+mod licence;
 mod groupware;
 mod migration;
 

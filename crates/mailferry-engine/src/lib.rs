@@ -4,6 +4,8 @@
 //! - [`copy`]: a run ([`copy::migrate`]): plan, then per folder dedup, copy, flags, deletions,
 //!   with checkpoints in [`mailferry_store`] written ahead of every APPEND.
 //! - [`verify`]: an independent comparison of source and target, no state involved.
+//! - [`groupware`]: calendars, tasks and contacts over CalDAV/CardDAV: copy with dedup by
+//!   UID and sync-token deltas, and an object-by-object verify.
 //! - [`folder_map`]: which target folder each source folder goes to.
 //! - [`fingerprint`]: how a message is recognised on the other side.
 //! - [`options`], [`report`], [`progress`], [`error`]: what is asked, what happened, how far.
@@ -17,6 +19,7 @@ pub mod copy;
 pub mod error;
 pub mod fingerprint;
 pub mod folder_map;
+pub mod groupware;
 pub mod options;
 pub mod progress;
 pub mod report;

@@ -18,6 +18,8 @@ pub struct Progress {
     /// Set to ask the run to stop: batches already fetched are still appended, no new one is
     /// started, and unfinished folders keep no checkpoint, so the next run carries on.
     pub stop: std::sync::atomic::AtomicBool,
+    /// The groupware counts so far (calendars, events, tasks, contacts), once that pass runs.
+    pub groupware: std::sync::Mutex<Option<crate::groupware::GroupwareCounts>>,
 }
 
 /// A copy of the counters at one moment.
@@ -58,6 +60,15 @@ impl Progress {
     pub fn failed(&self, bytes: u64) {
         self.handled(bytes);
         self.failed_messages.fetch_add(1, Ordering::Relaxed);
+    }
+    pub fn set_groupware(&self, counts: crate::groupware::GroupwareCounts) {
+        if let Ok(mut slot) = self.groupware.lock() {
+            *slot = Some(counts);
+        }
+    }
+    /// The groupware counts so far, if a groupware pass has started.
+    pub fn groupware(&self) -> Option<crate::groupware::GroupwareCounts> {
+        self.groupware.lock().ok().and_then(|slot| *slot)
     }
     pub fn snapshot(&self) -> ProgressSnapshot {
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed);

@@ -12,6 +12,9 @@ pub struct Report {
     /// Problems not tied to one folder.
     pub problems: Vec<String>,
     pub seconds: f64,
+    /// Calendars, tasks and contacts, when the account has them (after the mail).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub groupware: Option<crate::groupware::GroupwareReport>,
 }
 
 /// One source folder.
@@ -59,8 +62,18 @@ impl Report {
     pub fn skipped(&self) -> u64 {
         self.folders.iter().map(|f| f.skipped.len() as u64).sum()
     }
-    /// Everything copied that should be, nothing failed.
+    /// Everything copied that should be, nothing failed; mail and groupware together.
     pub fn outcome(&self) -> Outcome {
+        let mail = self.mail_outcome();
+        match self.groupware.as_ref().map(|g| g.outcome()) {
+            None => mail,
+            Some(groupware) if groupware == mail => mail,
+            Some(Outcome::Failed) if mail == Outcome::Failed => Outcome::Failed,
+            Some(_) => Outcome::Partial,
+        }
+    }
+    /// The mail part alone.
+    pub fn mail_outcome(&self) -> Outcome {
         if !self.problems.is_empty() || self.folders.iter().any(|f| f.error.is_some()) {
             if self.copied() > 0 || self.already_present() > 0 {
                 Outcome::Partial

@@ -37,6 +37,13 @@ pub struct ServiceConfig {
     /// Extra CA certificates (PEM) trusted for every mail server besides the system's
     /// (`MAILFERRY_CA_FILE`): an internal CA, or a lab server's own certificate.
     pub ca_file: Option<PathBuf>,
+    /// Mark the web UI's cookies `Secure` even when a request does not say it came over
+    /// https (`MAILFERRY_SECURE_COOKIES=1`; for a TLS proxy that sends no
+    /// `X-Forwarded-Proto`).
+    pub secure_cookies: bool,
+    /// The web UI's account picker: the local Dovecot's users (`MAILFERRY_TARGET_*`, see
+    /// [`crate::ui::accounts`]).
+    pub target_accounts: Option<crate::ui::accounts::TargetAccounts>,
 }
 
 impl ServiceConfig {
@@ -67,6 +74,9 @@ impl ServiceConfig {
             ca_file: std::env::var_os("MAILFERRY_CA_FILE")
                 .filter(|v| !v.is_empty())
                 .map(PathBuf::from),
+            secure_cookies: std::env::var("MAILFERRY_SECURE_COOKIES")
+                .is_ok_and(|v| v == "1" || v.eq_ignore_ascii_case("true")),
+            target_accounts: crate::ui::accounts::TargetAccounts::from_env(),
         }
     }
 

@@ -13,6 +13,8 @@
 //! - [`times`]: start and resync times in the server's time zone.
 //! - [`worker`]: the lease-based queue consumer that runs passes with the engine.
 //! - [`api`]: the axum routes under `/api/v1`, auth, errors.
+//! - [`ui`]: the web UI under `/ui`: pages, login sessions, live status.
+//! - [`progress`]: where a migration stands (counters, ETA), for both.
 //!
 //! # Contract
 //! Callers hand in the listener and the shutdown signal ([`serve`], [`worker::run_workers`]),
@@ -22,10 +24,12 @@ pub mod api;
 pub mod batch;
 pub mod config;
 pub mod licence;
+pub mod progress;
 pub mod sealing;
 pub mod server_type;
 pub mod submit;
 pub mod times;
+pub mod ui;
 pub mod worker;
 
 use std::collections::HashMap;
@@ -75,6 +79,8 @@ pub async fn serve(
         shutdown.await;
         let _ = stopping.send(true);
     };
+    // Connection info: the web UI's login rate limit counts per client address.
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     let server = axum::serve(listener, app)
         .with_graceful_shutdown(graceful)
         .into_future();

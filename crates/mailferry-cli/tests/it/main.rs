@@ -6,3 +6,4 @@ mod migrate;
 mod probe;
 mod service;
 mod service_crash;
+mod ui;

@@ -13,7 +13,7 @@ use mailferry_testkit::dovecot::{
 use mailferry_testkit::postgres::Postgres;
 use serde_json::{json, Value};
 
-use crate::common::{assert_clean_failure, free_port, stderr, stdout, wait_until};
+use crate::common::{assert_clean_failure, free_port, mailferry, stderr, stdout, wait_until};
 
 const ADMIN: &str = "admin-pw-service-test";
 
@@ -37,7 +37,7 @@ const CLEARED_ENV: [&str; 16] = [
     "XDG_DATA_HOME",
 ];
 
-fn command(args: &[&str], env: &[(&str, &str)]) -> Command {
+pub(crate) fn command(args: &[&str], env: &[(&str, &str)]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_mailferry"));
     command.args(args).stdin(Stdio::null());
     for key in CLEARED_ENV {
@@ -51,13 +51,13 @@ fn command(args: &[&str], env: &[(&str, &str)]) -> Command {
 
 /// A `mailferry` process with stdout and stderr in one log file; killed on drop if it is
 /// still running (a failed test leaves nothing behind).
-struct Process {
-    child: Child,
+pub(crate) struct Process {
+    pub(crate) child: Child,
     log: PathBuf,
 }
 
 impl Process {
-    fn spawn(args: &[&str], env: &[(&str, &str)], log: &Path) -> Process {
+    pub(crate) fn spawn(args: &[&str], env: &[(&str, &str)], log: &Path) -> Process {
         let file = std::fs::File::create(log).unwrap();
         let child = command(args, env)
             .stdout(file.try_clone().unwrap())
@@ -70,7 +70,7 @@ impl Process {
         }
     }
 
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
@@ -91,7 +91,7 @@ impl Process {
         None
     }
 
-    fn assert_stops_cleanly(&mut self, what: &str) {
+    pub(crate) fn assert_stops_cleanly(&mut self, what: &str) {
         let status = self.terminate(Duration::from_secs(15));
         assert!(
             status.is_some_and(|s| s.code() == Some(0)),
@@ -109,6 +109,13 @@ impl Drop for Process {
         }
     }
 }
+
+/// The lab key pair's signing key (docs/): anyone may sign with it; services accept its keys
+/// unless given a licence public key of their own.
+pub(crate) const LAB_SIGNING_KEY: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../docs/licence-lab-signing.key"
+);
 
 /// Base64 of 32 random bytes, for MAILFERRY_SECRET_KEY.
 fn random_key() -> String {
@@ -291,6 +298,23 @@ fn serve_and_a_separate_worker_share_postgres_and_both_run_migrations() {
         .checked_add(jiff::SignedDuration::from_secs(4))
         .unwrap()
         .to_string();
+    // Three migrations: more than the free two. A lab-signed key for 10 more.
+    let key = mailferry(
+        &[
+            "licence",
+            "issue",
+            "--count",
+            "10",
+            "--to",
+            "tests",
+            "--signing-key",
+            LAB_SIGNING_KEY,
+        ],
+        &[],
+    );
+    assert!(key.status.success(), "{}", stderr(&key));
+    let (status, added) = api.post("/api/v1/licences", &json!({ "key": stdout(&key).trim() }));
+    assert_eq!(status, 201, "{added}");
     let mut ids = Vec::new();
     for (user, password, _) in users {
         let body = json!({

@@ -28,7 +28,7 @@ use crate::server_type::SERVER_TYPES;
 use crate::times::show_time;
 use crate::{now, AppState};
 
-pub use auth::{hash_password, new_token, token_hash};
+pub use auth::{hash_password, new_token, token_hash, verify_password};
 pub use error::ApiError;
 
 /// The largest request body taken (1 MiB); larger ones get a 413.
@@ -71,6 +71,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/healthz", get(healthz))
         .route("/metrics", get(live::metrics))
         .merge(api)
+        .merge(crate::ui::router(state.clone()))
         .merge(SwaggerUi::new("/api/docs").url("/api/openapi.json", openapi::document()))
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)

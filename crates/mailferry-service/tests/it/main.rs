@@ -5,3 +5,4 @@ mod common;
 mod list_check;
 mod lists;
 mod openapi;
+mod ui;

@@ -1,0 +1,389 @@
+//! The web UI end to end: the real `mailferry serve` binary, real Dovecot servers on both
+//! sides, and a real headless Chromium driven over WebDriver. Each test writes screenshots
+//! of the tabs it shows to `docs/screenshots/<tab>.png` (the README shows them).
+
+use std::net::TcpStream;
+use std::path::Path;
+use std::time::Duration;
+
+use mailferry_testkit::browser::keys;
+use mailferry_testkit::dovecot::{
+    Dovecot, ALICE, ALICE_PASSWORD, USER1, USER1_PASSWORD, USER2, USER2_PASSWORD,
+};
+use mailferry_testkit::{nasty_corpus, Browser};
+use serde_json::json;
+
+use crate::common::{free_port, wait_until};
+use crate::service::Process;
+
+const ADMIN: &str = "Ui-Admin-Pw-1";
+/// The service's zone in these tests, so that times typed into the form mean one thing.
+const ZONE: &str = "Europe/Berlin";
+const PAGE: Duration = Duration::from_secs(15);
+
+/// `mailferry serve` on a free port with a fresh data directory; the account picker lists
+/// `target`'s users.
+struct Ui {
+    base: String,
+    process: Process,
+    _dir: tempfile::TempDir,
+}
+
+impl Ui {
+    fn start(target: &Dovecot) -> Ui {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let users = target.dir().join("users");
+        let target_server = format!("imap://127.0.0.1:{}", target.imap_port());
+        let data = dir.path().join("data");
+        let process = Process::spawn(
+            &[
+                "serve",
+                "--data-dir",
+                data.to_str().unwrap(),
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--poll-ms",
+                "100",
+                "--time-zone",
+                ZONE,
+            ],
+            &[
+                ("MAILFERRY_ADMIN_PASSWORD", ADMIN),
+                ("MAILFERRY_TARGET_USERS_FILE", users.to_str().unwrap()),
+                ("MAILFERRY_TARGET_DOMAIN", "new.example"),
+                ("MAILFERRY_TARGET_SERVER", &target_server),
+            ],
+            &dir.path().join("serve.log"),
+        );
+        let mut ui = Ui {
+            base: format!("http://127.0.0.1:{port}"),
+            process,
+            _dir: dir,
+        };
+        let up = wait_until(Duration::from_secs(30), || {
+            TcpStream::connect(("127.0.0.1", port)).is_ok()
+                || ui.process.child.try_wait().ok().flatten().is_some()
+        });
+        assert!(
+            up && ui.process.child.try_wait().unwrap().is_none(),
+            "serve did not start:\n{}",
+            ui.process.log()
+        );
+        ui
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+}
+
+/// Writes a PNG of the viewport to `docs/screenshots/<name>.png` of the workspace.
+fn screenshot(browser: &Browser, name: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../docs/screenshots")
+        .join(format!("{name}.png"));
+    browser.screenshot(&path).unwrap();
+}
+
+/// Waits until the page's text contains `text`.
+fn wait_for_text(browser: &Browser, text: &str) {
+    browser
+        .wait_until(&format!("the text `{text}`"), PAGE, |b| {
+            Ok(b.find("body")?.text()?.contains(text))
+        })
+        .unwrap();
+}
+
+fn body(browser: &Browser) -> String {
+    browser.find("body").unwrap().text().unwrap()
+}
+
+fn value(browser: &Browser, css: &str) -> String {
+    browser
+        .find(css)
+        .unwrap()
+        .property("value")
+        .unwrap()
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn fill(browser: &Browser, css: &str, text: &str) {
+    let field = browser.find(css).unwrap();
+    field.clear().unwrap();
+    field.type_text(text).unwrap();
+}
+
+/// A time `seconds` from now as a `datetime-local` value in the service's zone.
+fn local_time_in(seconds: i64) -> String {
+    jiff::Timestamp::now()
+        .checked_add(jiff::SignedDuration::from_secs(seconds))
+        .unwrap()
+        .to_zoned(jiff::tz::TimeZone::get(ZONE).unwrap())
+        .strftime("%Y-%m-%dT%H:%M:%S")
+        .to_string()
+}
+
+/// Logs in on the login page with the keyboard: the password field has the focus.
+fn log_in(browser: &Browser, ui: &Ui) {
+    browser.goto(&ui.url("/ui/")).unwrap();
+    browser.wait_for("#password", PAGE).unwrap();
+    assert_eq!(browser.title().unwrap(), "Log in · mailferry");
+    assert_eq!(
+        browser
+            .focused()
+            .unwrap()
+            .attribute("id")
+            .unwrap()
+            .as_deref(),
+        Some("password"),
+        "the password field has the focus"
+    );
+    browser.press(ADMIN).unwrap();
+    browser.press(keys::ENTER).unwrap();
+    browser.wait_for("h1", PAGE).unwrap();
+    wait_for_text(browser, "migrations remaining");
+    assert!(browser.url().unwrap().ends_with("/ui/migration"));
+}
+
+/// Fills one side of the Migration form (the password too) and ticks "unverified
+/// certificate" (the test servers' certificates are self-signed).
+fn fill_side(browser: &Browser, side: &str, email: &str, user: &str, password: &str, server: &str) {
+    fill(browser, &format!("#{side}-email"), email);
+    fill(browser, &format!("#{side}-username"), user);
+    fill(browser, &format!("#{side}-password"), password);
+    fill(browser, &format!("#{side}-server"), server);
+    let insecure = browser.find(&format!("#{side}-insecure")).unwrap();
+    if insecure.property("checked").unwrap() != json!(true) {
+        insecure.click().unwrap();
+    }
+}
+
+#[test]
+fn log_in_submit_with_a_wrong_then_right_password_watch_it_live_to_finished_with_counts() {
+    let source = Dovecot::start().unwrap();
+    let target = Dovecot::start().unwrap();
+    let corpus = nasty_corpus(false);
+    source.fill(USER1, USER1_PASSWORD, &corpus).unwrap();
+    source.fill(ALICE, ALICE_PASSWORD, &corpus).unwrap();
+    let expected = corpus.message_count();
+    let ui = Ui::start(&target);
+    let browser = Browser::start().unwrap();
+    let source_server = format!("imap://127.0.0.1:{}", source.imap_port());
+
+    // The login page, then the keyboard logs in.
+    browser.goto(&ui.url("/ui/login")).unwrap();
+    screenshot(&browser, "login");
+    log_in(&browser, &ui);
+    assert!(body(&browser).contains("2 of 2 migrations remaining"));
+    assert!(body(&browser).contains("Server time zone: Europe/Berlin"));
+    screenshot(&browser, "migration");
+
+    // The picker fills the target's address, username and server from Dovecot's users file.
+    let options: Vec<String> = browser
+        .find_all("#target-pick option")
+        .unwrap()
+        .iter()
+        .map(|o| o.attribute("value").unwrap().unwrap_or_default())
+        .collect();
+    for user in ["alice", "bob", "user1", "user2"] {
+        assert!(options.iter().any(|o| o == user), "{user} in {options:?}");
+    }
+    browser
+        .find("#target-pick option[value=user2]")
+        .unwrap()
+        .click()
+        .unwrap();
+    assert_eq!(value(&browser, "#target-email"), "user2@new.example");
+    assert_eq!(value(&browser, "#target-username"), USER2);
+    assert_eq!(
+        value(&browser, "#target-server"),
+        format!("imap://127.0.0.1:{}", target.imap_port())
+    );
+
+    // A wrong target password: the target side is named, the typed fields are kept, the
+    // passwords are not.
+    fill_side(
+        &browser,
+        "source",
+        "user1@old.example",
+        USER1,
+        USER1_PASSWORD,
+        &source_server,
+    );
+    fill(&browser, "#target-password", "Wrong-Target-Pw");
+    let insecure = browser.find("#target-insecure").unwrap();
+    insecure.click().unwrap();
+    browser.find("#submit").unwrap().click().unwrap();
+    let failure = browser.wait_for("#login-failure", PAGE).unwrap();
+    let words = failure.text().unwrap();
+    assert!(
+        words.contains("The login failed on the target side. Nothing was submitted.")
+            && words.contains("Target: ")
+            && !words.contains("Source: "),
+        "{words}"
+    );
+    browser
+        .wait_until("the failure to have the focus", PAGE, |b| {
+            b.find("#login-failure")?.has_focus()
+        })
+        .unwrap();
+    let target_password = browser.find("#target-password").unwrap();
+    assert_eq!(
+        target_password
+            .attribute("aria-invalid")
+            .unwrap()
+            .as_deref(),
+        Some("true")
+    );
+    assert!(browser
+        .find("#target-password-error")
+        .unwrap()
+        .text()
+        .unwrap()
+        .contains("refused this login"));
+    assert_eq!(value(&browser, "#source-email"), "user1@old.example");
+    assert_eq!(value(&browser, "#target-email"), "user2@new.example");
+    assert_eq!(value(&browser, "#source-password"), "");
+    assert_eq!(value(&browser, "#target-password"), "");
+    assert!(!browser.source().unwrap().contains("Wrong-Target-Pw"));
+    assert!(!browser.source().unwrap().contains(USER1_PASSWORD));
+    screenshot(&browser, "migration-login-failed");
+
+    // Right passwords, a start a few seconds ahead: the Active tab shows it waiting, then
+    // it goes by itself (server-sent events, no reload) once it is done.
+    fill(&browser, "#source-password", USER1_PASSWORD);
+    fill(&browser, "#target-password", USER2_PASSWORD);
+    browser
+        .execute(
+            "document.getElementById('startdate').value = arguments[0];",
+            vec![json!(local_time_in(5))],
+        )
+        .unwrap();
+    browser.find("#submit").unwrap().click().unwrap();
+    browser.wait_for(".notice", PAGE).unwrap();
+    assert!(browser.url().unwrap().contains("/ui/active?submitted="));
+    let notice = browser.find(".notice").unwrap().text().unwrap();
+    assert!(
+        notice.contains("Submitted: user1@old.example → user2@new.example"),
+        "{notice}"
+    );
+    let row = browser.find("tr.highlight").unwrap();
+    let row_id = row.attribute("id").unwrap().unwrap();
+    assert!(row.text().unwrap().contains("Waiting to start"));
+    browser
+        .execute("window.stillTheSamePage = true;", vec![])
+        .unwrap();
+    browser
+        .wait_until(
+            "the migration to leave the Active tab",
+            Duration::from_secs(60),
+            |b| Ok(b.find_all(&format!("#{row_id}"))?.is_empty()),
+        )
+        .unwrap_or_else(|e| panic!("{e}\nserve log:\n{}", ui.process.log()));
+    assert_eq!(
+        browser
+            .execute("return window.stillTheSamePage === true;", vec![])
+            .unwrap(),
+        json!(true),
+        "the list changed live, without a reload"
+    );
+    wait_for_text(&browser, "No migration is active");
+
+    // Finished: done, with the corpus's count copied and a report per folder.
+    browser.goto(&ui.url("/ui/finished")).unwrap();
+    let article = browser.wait_for("article.finished", PAGE).unwrap();
+    assert!(
+        article.text().unwrap().contains("Done"),
+        "{}",
+        article.text().unwrap()
+    );
+    assert_eq!(
+        article.find(".copied").unwrap().text().unwrap(),
+        expected.to_string()
+    );
+    assert_eq!(article.find(".failed").unwrap().text().unwrap(), "0");
+    article.find("summary").unwrap().click().unwrap();
+    let report = article.find("table.folders").unwrap().text().unwrap();
+    for folder in &corpus.folders {
+        // Rendered text folds runs of spaces, as HTML does.
+        let shown = folder.name.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(report.contains(&shown), "{shown} in the report:\n{report}");
+    }
+    let status = target
+        .doveadm(&[
+            "-f", "tab", "mailbox", "status", "-u", USER2, "messages", "*",
+        ])
+        .unwrap();
+    let on_target: usize = status
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.rsplit('\t').next()?.trim().parse::<usize>().ok())
+        .sum();
+    assert_eq!(on_target, expected, "what the target holds: {status}");
+    screenshot(&browser, "finished");
+
+    // A second one with its resync tomorrow: after its first pass it waits on the Active
+    // tab with a full bar; the allowance is used up.
+    browser.goto(&ui.url("/ui/migration")).unwrap();
+    browser.wait_for("#form", PAGE).unwrap();
+    fill_side(
+        &browser,
+        "source",
+        "alice@old.example",
+        ALICE,
+        ALICE_PASSWORD,
+        &source_server,
+    );
+    browser
+        .find("#target-pick option[value=alice]")
+        .unwrap()
+        .click()
+        .unwrap();
+    fill(&browser, "#target-password", ALICE_PASSWORD);
+    browser.find("#target-insecure").unwrap().click().unwrap();
+    browser
+        .execute(
+            "document.getElementById('resyncdate').value = arguments[0];",
+            vec![json!(local_time_in(86_400))],
+        )
+        .unwrap();
+    browser.find("#submit").unwrap().click().unwrap();
+    browser.wait_for(".notice", PAGE).unwrap();
+    browser
+        .wait_until("the first pass to end", Duration::from_secs(60), |b| {
+            Ok(b.find("body")?.text()?.contains("Waiting for resync"))
+        })
+        .unwrap_or_else(|e| panic!("{e}\nserve log:\n{}", ui.process.log()));
+    wait_for_text(
+        &browser,
+        &format!("{expected} of {expected} messages (100 %)"),
+    );
+    screenshot(&browser, "active");
+
+    browser.goto(&ui.url("/ui/information")).unwrap();
+    browser.wait_for("#time-zone", PAGE).unwrap();
+    assert_eq!(browser.find("#time-zone").unwrap().text().unwrap(), ZONE);
+    screenshot(&browser, "information");
+
+    browser.goto(&ui.url("/ui/migration")).unwrap();
+    wait_for_text(&browser, "0 of 2 migrations remaining");
+
+    // On a phone the two sides stack and every field stays reachable.
+    browser.set_window_size(390, 844).unwrap();
+    browser.goto(&ui.url("/ui/migration")).unwrap();
+    browser.wait_for("#form", PAGE).unwrap();
+    let width = browser
+        .execute("return document.documentElement.scrollWidth;", vec![])
+        .unwrap();
+    assert!(
+        width.as_u64().unwrap() <= 390,
+        "no sideways scrolling: {width}"
+    );
+    screenshot(&browser, "migration-phone");
+    drop(browser);
+    let mut process = ui.process;
+    process.assert_stops_cleanly("serve");
+}

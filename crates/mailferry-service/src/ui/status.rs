@@ -1,0 +1,628 @@
+//! The Active tab (waiting, transferring, waiting for resync, resyncing: progress bar,
+//! messages transferred of total, ETA; live through server-sent events; cancel) and the
+//! Finished tab (done, failed, cancelled: each one's report per folder and per kind, its
+//! problems in plain words; retry, purge).
+//!
+//! Live updates: the Active page connects to `/ui/active/events`, which every second sends
+//! each row's progress cell when it changed (event `p-<id>`), and the whole list only when
+//! migrations come, go or change state (event `list`). Swapping just the cells keeps the
+//! keyboard focus where it is, on a Cancel button for instance. Without JavaScript the
+//! page reloads itself every 10 seconds.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Extension;
+use futures_util::stream::{self, Stream};
+use mailferry_store::{MigrationRecord, MigrationState};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use super::session::Session;
+use super::{problem_page, render, Frame, Ui};
+use crate::now;
+use crate::progress::standing;
+use crate::times::show_time;
+
+/// How many finished migrations the Finished tab shows unless asked for all.
+const FINISHED_SHOWN: usize = 100;
+/// How many problems of one kind a report lists before summing up the rest.
+const PROBLEMS_LISTED: usize = 20;
+
+/// One active migration.
+pub struct ActiveRow {
+    pub id: String,
+    pub short_id: String,
+    pub source: String,
+    pub target: String,
+    pub state: &'static str,
+    pub state_label: &'static str,
+    /// When it starts or resyncs, for the waiting states.
+    pub when: Option<String>,
+    pub total: u64,
+    pub done: u64,
+    pub percent: u64,
+    pub bytes: String,
+    pub failed: u64,
+    pub eta: String,
+}
+
+#[derive(Template)]
+#[template(path = "active.html")]
+struct ActivePage {
+    frame: Frame,
+    rows: Vec<ActiveRow>,
+    signature: String,
+    highlight: String,
+}
+
+#[derive(Template)]
+#[template(path = "active_list.html")]
+struct ActiveList<'a> {
+    rows: &'a [ActiveRow],
+    csrf: &'a str,
+    highlight: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "active_progress.html")]
+struct ProgressCell<'a> {
+    row: &'a ActiveRow,
+}
+
+#[derive(Deserialize, Default)]
+pub struct StatusQuery {
+    #[serde(default)]
+    submitted: Option<String>,
+    #[serde(default)]
+    notice: Option<String>,
+    #[serde(default)]
+    all: Option<String>,
+    #[serde(default)]
+    seen: Option<String>,
+}
+
+/// The words for a notice named in the query (a fixed set, so a link cannot put words of
+/// its own on the page).
+fn notice_text(key: Option<&str>) -> Option<String> {
+    let text = match key? {
+        "cancelled" => "The migration was cancelled and its credentials erased.",
+        "not-cancelled" => "That migration could not be cancelled: it is no longer waiting or running.",
+        "purged" => "The migration's personal data (addresses, usernames, servers, report, credentials) was purged; its counts are kept.",
+        "not-purged" => "That migration could not be purged: only a finished migration can be.",
+        "retried" => "The migration is waiting again; it starts at once.",
+        "not-retried" => "That migration cannot be retried: only a failed one whose credentials are still stored can be. Submit it again instead.",
+        "missing" => "There is no such migration (any more).",
+        _ => return None,
+    };
+    Some(text.to_string())
+}
+
+const ACTIVE_STATES: [MigrationState; 4] = [
+    MigrationState::Waiting,
+    MigrationState::Transferring,
+    MigrationState::WaitingResync,
+    MigrationState::Resyncing,
+];
+
+const FINISHED_STATES: [MigrationState; 3] = [
+    MigrationState::Done,
+    MigrationState::Failed,
+    MigrationState::Cancelled,
+];
+
+fn state_label(state: MigrationState) -> &'static str {
+    match state {
+        MigrationState::Waiting => "Waiting to start",
+        MigrationState::Transferring => "Transferring",
+        MigrationState::WaitingResync => "Waiting for resync",
+        MigrationState::Resyncing => "Resyncing",
+        MigrationState::Done => "Done",
+        MigrationState::Failed => "Failed",
+        MigrationState::Cancelled => "Cancelled",
+    }
+}
+
+fn accounts(record: &MigrationRecord) -> (String, String) {
+    let show = |side: &Option<mailferry_store::EndpointRecord>| {
+        side.as_ref()
+            .map_or_else(|| "(purged)".to_string(), |e| e.email.clone())
+    };
+    (show(&record.source), show(&record.target))
+}
+
+/// `1.2 MB`, decimal units as mail programs show them.
+pub fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["bytes", "kB", "MB", "GB", "TB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1000.0 && unit < UNITS.len() - 1 {
+        value /= 1000.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} bytes")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+/// `about 3 minutes`.
+pub fn human_duration(seconds: u64) -> String {
+    match seconds {
+        0..=59 => "under a minute".to_string(),
+        60..=119 => "about a minute".to_string(),
+        120..=3599 => format!("about {} minutes", seconds.div_ceil(60)),
+        _ => {
+            let minutes = seconds.div_ceil(60);
+            format!("about {} h {} min", minutes / 60, minutes % 60)
+        }
+    }
+}
+
+fn active_row(ui: &Ui, record: &MigrationRecord, now: i64) -> ActiveRow {
+    let zone = &ui.app.config.time_zone;
+    let standing = standing(&ui.app, record, now);
+    let progress = standing.progress;
+    let (source, target) = accounts(record);
+    let when = match record.state {
+        MigrationState::Waiting => Some(format!("starts {}", show_time(record.start_at, zone))),
+        MigrationState::WaitingResync => record
+            .resync_at
+            .map(|at| format!("resync {}", show_time(at, zone))),
+        _ => None,
+    };
+    let percent = (progress.messages_done * 100)
+        .checked_div(progress.messages_total)
+        .unwrap_or(0)
+        .min(100);
+    let eta = match (record.state, standing.eta_seconds) {
+        (MigrationState::Transferring | MigrationState::Resyncing, Some(s)) => human_duration(s),
+        (MigrationState::Transferring | MigrationState::Resyncing, None) => {
+            "being worked out".to_string()
+        }
+        _ => "—".to_string(),
+    };
+    ActiveRow {
+        id: record.id.clone(),
+        short_id: record.id.chars().take(8).collect(),
+        source,
+        target,
+        state: record.state.as_str(),
+        state_label: state_label(record.state),
+        when,
+        total: progress.messages_total,
+        done: progress.messages_done,
+        percent,
+        bytes: format!(
+            "{} of {}",
+            human_bytes(progress.bytes_done),
+            human_bytes(progress.bytes_total)
+        ),
+        failed: progress.messages_failed,
+        eta,
+    }
+}
+
+async fn active_rows(ui: &Ui) -> Result<Vec<ActiveRow>, mailferry_store::StoreError> {
+    let now = now();
+    let mut records = ui.app.store.list_migrations(Some(&ACTIVE_STATES)).await?;
+    // Running first, then by when they are due.
+    records.sort_by_key(|r| {
+        (
+            !matches!(
+                r.state,
+                MigrationState::Transferring | MigrationState::Resyncing
+            ),
+            r.start_at,
+        )
+    });
+    Ok(records.iter().map(|r| active_row(ui, r, now)).collect())
+}
+
+/// Which migrations are listed, in which states: the list is sent again when this changes.
+fn signature(rows: &[ActiveRow]) -> String {
+    let mut hash = Sha256::new();
+    for row in rows {
+        hash.update(row.id.as_bytes());
+        hash.update(row.state.as_bytes());
+        hash.update(row.when.as_deref().unwrap_or("").as_bytes());
+    }
+    hex::encode(&hash.finalize()[..8])
+}
+
+fn database_failed(e: mailferry_store::StoreError) -> Response {
+    tracing::error!(error = %e, "the database failed");
+    problem_page(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "The migrations could not be read",
+        "The database failed; the service log has the details. Try again in a moment.",
+    )
+}
+
+/// `GET /ui/active`.
+pub async fn active(
+    State(ui): State<Arc<Ui>>,
+    Extension(session): Extension<Session>,
+    Query(query): Query<StatusQuery>,
+) -> Response {
+    let rows = match active_rows(&ui).await {
+        Ok(rows) => rows,
+        Err(e) => return database_failed(e),
+    };
+    let mut notice = notice_text(query.notice.as_deref());
+    let mut highlight = String::new();
+    if let Some(id) = &query.submitted {
+        if let Ok(Some(record)) = ui.app.store.migration(id).await {
+            let (source, target) = accounts(&record);
+            notice = Some(format!(
+                "Submitted: {source} → {target}. Both logins worked. It starts {}.",
+                if record.start_at <= now() {
+                    "now".to_string()
+                } else {
+                    format!(
+                        "at {}",
+                        show_time(record.start_at, &ui.app.config.time_zone)
+                    )
+                }
+            ));
+            highlight = record.id;
+        }
+    }
+    let page = ActivePage {
+        frame: Frame::new(&ui, "/ui/active", &session.csrf).notice(notice),
+        signature: signature(&rows),
+        rows,
+        highlight,
+    };
+    render(StatusCode::OK, &page)
+}
+
+/// `GET /ui/active/events`: the live feed of the Active tab.
+pub async fn active_events(
+    State(ui): State<Arc<Ui>>,
+    Extension(session): Extension<Session>,
+    Query(query): Query<StatusQuery>,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    struct Feed {
+        ui: Arc<Ui>,
+        csrf: String,
+        listed: String,
+        cells: HashMap<String, String>,
+        first: bool,
+    }
+    let feed = Feed {
+        ui,
+        csrf: session.csrf,
+        listed: query.seen.unwrap_or_default(),
+        cells: HashMap::new(),
+        first: true,
+    };
+    let stream = stream::unfold(feed, |mut feed| async move {
+        if !feed.first {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        feed.first = false;
+        let mut events = Vec::new();
+        if let Ok(rows) = active_rows(&feed.ui).await {
+            let listed = signature(&rows);
+            let cells: HashMap<String, String> = rows
+                .iter()
+                .filter_map(|row| Some((row.id.clone(), ProgressCell { row }.render().ok()?)))
+                .collect();
+            if listed != feed.listed {
+                let list = ActiveList {
+                    rows: &rows,
+                    csrf: &feed.csrf,
+                    highlight: "",
+                };
+                if let Ok(html) = list.render() {
+                    events.push(Ok(Event::default().event("list").data(html)));
+                    feed.listed = listed;
+                }
+            } else {
+                for (id, html) in &cells {
+                    if feed.cells.get(id) != Some(html) {
+                        events.push(Ok(Event::default()
+                            .event(format!("p-{id}"))
+                            .data(html.clone())));
+                    }
+                }
+            }
+            feed.cells = cells;
+        }
+        Some((stream::iter(events), feed))
+    });
+    Sse::new(futures_util::StreamExt::flatten(stream)).keep_alive(KeepAlive::default())
+}
+
+/// A folder of a report.
+pub struct FolderRow {
+    pub source: String,
+    pub target: String,
+    pub messages: u64,
+    pub copied: u64,
+    pub already_present: u64,
+    pub failed: usize,
+    pub skipped: usize,
+    pub error: Option<String>,
+}
+
+/// A kind of data of a report (mail; calendars, contacts and tasks once groupware is
+/// migrated).
+pub struct KindRow {
+    pub kind: &'static str,
+    pub total: u64,
+    pub copied: u64,
+    pub already_present: u64,
+    pub failed: u64,
+    pub skipped: u64,
+}
+
+/// One finished migration.
+pub struct FinishedItem {
+    pub id: String,
+    pub short_id: String,
+    pub source: String,
+    pub target: String,
+    pub state: &'static str,
+    pub state_label: &'static str,
+    pub with_resync: bool,
+    pub finished: String,
+    pub copied: u64,
+    pub already_present: u64,
+    pub failed: u64,
+    pub purged: bool,
+    pub problems: Vec<String>,
+    pub folders: Vec<FolderRow>,
+    pub kinds: Vec<KindRow>,
+    pub has_report: bool,
+    pub seconds: String,
+}
+
+#[derive(Template)]
+#[template(path = "finished.html")]
+struct FinishedPage {
+    frame: Frame,
+    items: Vec<FinishedItem>,
+    hidden: usize,
+}
+
+/// The parts of the engine's report the page shows (it is stored as JSON).
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct StoredReport {
+    folders: Vec<StoredFolder>,
+    problems: Vec<String>,
+    seconds: f64,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct StoredFolder {
+    source: String,
+    target: String,
+    source_messages: u64,
+    copied: u64,
+    already_present: u64,
+    skipped: Vec<StoredProblem>,
+    failed: Vec<StoredProblem>,
+    error: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct StoredProblem {
+    uid: u32,
+    size: u64,
+    reason: String,
+}
+
+fn finished_item(ui: &Ui, record: &MigrationRecord) -> FinishedItem {
+    let zone = &ui.app.config.time_zone;
+    let (source, target) = accounts(record);
+    let report: Option<StoredReport> = record
+        .report_json
+        .as_deref()
+        .and_then(|json| serde_json::from_str(json).ok());
+    let mut problems = Vec::new();
+    if let Some(error) = &record.error {
+        problems.push(error.clone());
+    }
+    let mut folders = Vec::new();
+    let mut mail = KindRow {
+        kind: "Mail (messages)",
+        total: 0,
+        copied: 0,
+        already_present: 0,
+        failed: 0,
+        skipped: 0,
+    };
+    if let Some(report) = &report {
+        problems.extend(report.problems.iter().cloned());
+        let mut listed = 0;
+        let mut unlisted = 0;
+        for folder in &report.folders {
+            if let Some(error) = &folder.error {
+                problems.push(format!("Folder {}: {error}", folder.source));
+            }
+            for (what, list) in [
+                ("was not copied", &folder.failed),
+                ("was skipped", &folder.skipped),
+            ] {
+                for problem in list {
+                    if listed < PROBLEMS_LISTED {
+                        problems.push(format!(
+                            "Folder {}, message UID {} ({}) {what}: {}",
+                            folder.source,
+                            problem.uid,
+                            human_bytes(problem.size),
+                            problem.reason
+                        ));
+                        listed += 1;
+                    } else {
+                        unlisted += 1;
+                    }
+                }
+            }
+            mail.total += folder.source_messages;
+            mail.copied += folder.copied;
+            mail.already_present += folder.already_present;
+            mail.failed += folder.failed.len() as u64;
+            mail.skipped += folder.skipped.len() as u64;
+            folders.push(FolderRow {
+                source: folder.source.clone(),
+                target: folder.target.clone(),
+                messages: folder.source_messages,
+                copied: folder.copied,
+                already_present: folder.already_present,
+                failed: folder.failed.len(),
+                skipped: folder.skipped.len(),
+                error: folder.error.clone(),
+            });
+        }
+        if unlisted > 0 {
+            problems.push(format!(
+                "… and {unlisted} more messages that were not copied or were skipped (the API's report lists them all)."
+            ));
+        }
+    }
+    let (copied, already_present, failed) = if report.is_some() {
+        (mail.copied, mail.already_present, mail.failed)
+    } else {
+        (
+            record.progress.messages_copied,
+            0,
+            record.progress.messages_failed,
+        )
+    };
+    FinishedItem {
+        id: record.id.clone(),
+        short_id: record.id.chars().take(8).collect(),
+        source,
+        target,
+        state: record.state.as_str(),
+        state_label: state_label(record.state),
+        with_resync: record.resync_at.is_some() && record.state == MigrationState::Done,
+        finished: record
+            .finished_at
+            .map_or_else(String::new, |at| show_time(at, zone)),
+        copied,
+        already_present,
+        failed,
+        purged: record.purged,
+        problems,
+        has_report: report.is_some(),
+        seconds: report
+            .as_ref()
+            .map_or_else(String::new, |r| human_duration(r.seconds as u64)),
+        folders,
+        kinds: if report.is_some() {
+            vec![mail]
+        } else {
+            Vec::new()
+        },
+    }
+}
+
+/// `GET /ui/finished`.
+pub async fn finished(
+    State(ui): State<Arc<Ui>>,
+    Extension(session): Extension<Session>,
+    Query(query): Query<StatusQuery>,
+) -> Response {
+    let mut records = match ui.app.store.list_migrations(Some(&FINISHED_STATES)).await {
+        Ok(records) => records,
+        Err(e) => return database_failed(e),
+    };
+    records.sort_by_key(|r| std::cmp::Reverse(r.finished_at.unwrap_or(r.updated_at)));
+    let hidden = if query.all.is_some() {
+        0
+    } else {
+        records.len().saturating_sub(FINISHED_SHOWN)
+    };
+    records.truncate(records.len() - hidden);
+    let page = FinishedPage {
+        frame: Frame::new(&ui, "/ui/finished", &session.csrf)
+            .notice(notice_text(query.notice.as_deref())),
+        items: records.iter().map(|r| finished_item(&ui, r)).collect(),
+        hidden,
+    };
+    render(StatusCode::OK, &page)
+}
+
+/// Ids are what the store made (hex); anything else is no migration of ours.
+fn plausible_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 64 && id.chars().all(|c| c.is_ascii_alphanumeric())
+}
+
+/// `POST /ui/migrations/{id}/cancel`: as the API's cancel; the credentials are erased.
+pub async fn cancel(State(ui): State<Arc<Ui>>, Path(id): Path<String>) -> Response {
+    if !plausible_id(&id) {
+        return Redirect::to("/ui/active?notice=missing").into_response();
+    }
+    match ui.app.store.cancel(&id, now()).await {
+        Ok(true) => {
+            if let Err(e) = ui.app.store.erase_secrets(&id).await {
+                return database_failed(e);
+            }
+            tracing::info!(migration = %id, "migration cancelled from the web UI");
+            Redirect::to("/ui/active?notice=cancelled").into_response()
+        }
+        Ok(false) => Redirect::to("/ui/active?notice=not-cancelled").into_response(),
+        Err(e) => database_failed(e),
+    }
+}
+
+/// `POST /ui/migrations/{id}/retry`: a failed migration whose credentials are kept.
+pub async fn retry(State(ui): State<Arc<Ui>>, Path(id): Path<String>) -> Response {
+    if !plausible_id(&id) {
+        return Redirect::to("/ui/finished?notice=missing").into_response();
+    }
+    match ui.app.store.retry(&id, now()).await {
+        Ok(true) => Redirect::to("/ui/active?notice=retried").into_response(),
+        Ok(false) => Redirect::to("/ui/finished?notice=not-retried").into_response(),
+        Err(e) => database_failed(e),
+    }
+}
+
+/// `POST /ui/migrations/{id}/purge`: personal data erased, counts kept.
+pub async fn purge(State(ui): State<Arc<Ui>>, Path(id): Path<String>) -> Response {
+    if !plausible_id(&id) {
+        return Redirect::to("/ui/finished?notice=missing").into_response();
+    }
+    match ui.app.store.purge(&id).await {
+        Ok(true) => {
+            if let Err(e) = ui.app.store.erase_secrets(&id).await {
+                return database_failed(e);
+            }
+            tracing::info!(migration = %id, "migration purged from the web UI");
+            Redirect::to("/ui/finished?notice=purged").into_response()
+        }
+        Ok(false) => Redirect::to("/ui/finished?notice=not-purged").into_response(),
+        Err(e) => database_failed(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_and_durations_read_naturally() {
+        assert_eq!(human_bytes(999), "999 bytes");
+        assert_eq!(human_bytes(1_234_567), "1.2 MB");
+        assert_eq!(human_duration(30), "under a minute");
+        assert_eq!(human_duration(150), "about 3 minutes");
+        assert_eq!(human_duration(3 * 3600 + 600), "about 3 h 10 min");
+        assert!(notice_text(Some("<script>")).is_none());
+        assert!(plausible_id("0123abcd") && !plausible_id("../x") && !plausible_id(""));
+    }
+}

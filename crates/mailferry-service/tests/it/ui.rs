@@ -1,0 +1,405 @@
+//! The web UI over plain HTTP (the browser tests in mailferry-cli drive it in Chromium):
+//! the login and its cookies, every tab behind it, CSRF refusals, the login rate limit,
+//! security headers, and the Migration form's field errors that keep what was typed
+//! except the passwords.
+
+use std::collections::HashMap;
+
+use reqwest::header::{HeaderMap, COOKIE, LOCATION, ORIGIN, SET_COOKIE};
+use reqwest::redirect::Policy;
+use serde_json::json;
+
+use crate::common::{Service, ADMIN};
+
+/// A cookie-keeping client that does not follow redirects, so each answer can be checked.
+struct Visitor {
+    base: String,
+    client: reqwest::Client,
+    cookies: HashMap<String, String>,
+}
+
+struct Page {
+    status: u16,
+    headers: HeaderMap,
+    body: String,
+}
+
+impl Page {
+    fn location(&self) -> &str {
+        self.headers
+            .get(LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+
+    fn set_cookies(&self) -> Vec<String> {
+        self.headers
+            .get_all(SET_COOKIE)
+            .iter()
+            .map(|v| v.to_str().unwrap().to_string())
+            .collect()
+    }
+
+    /// The value of the first hidden `csrf` field.
+    fn csrf(&self) -> String {
+        let at = self
+            .body
+            .find("name=\"csrf\" value=\"")
+            .unwrap_or_else(|| panic!("no csrf field in:\n{}", self.body));
+        let rest = &self.body[at + "name=\"csrf\" value=\"".len()..];
+        rest[..rest.find('"').unwrap()].to_string()
+    }
+}
+
+impl Visitor {
+    fn new(service: &Service) -> Self {
+        Self {
+            base: service.base.clone(),
+            client: reqwest::Client::builder()
+                .redirect(Policy::none())
+                .build()
+                .unwrap(),
+            cookies: HashMap::new(),
+        }
+    }
+
+    async fn send(&mut self, request: reqwest::RequestBuilder) -> Page {
+        let cookie = self
+            .cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let request = if cookie.is_empty() {
+            request
+        } else {
+            request.header(COOKIE, cookie)
+        };
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        for set in headers.get_all(SET_COOKIE) {
+            let set = set.to_str().unwrap();
+            let (pair, attributes) = set.split_once(';').unwrap_or((set, ""));
+            let (name, value) = pair.split_once('=').unwrap();
+            if value.is_empty() || attributes.contains("Max-Age=0") {
+                self.cookies.remove(name);
+            } else {
+                self.cookies.insert(name.to_string(), value.to_string());
+            }
+        }
+        let body = response.text().await.unwrap_or_default();
+        Page {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    async fn get(&mut self, path: &str) -> Page {
+        let request = self.client.get(format!("{}{path}", self.base));
+        self.send(request).await
+    }
+
+    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
+        let request = self.client.post(format!("{}{path}", self.base)).form(form);
+        self.send(request).await
+    }
+
+    async fn log_in(&mut self, password: &str) -> Page {
+        let form = self.get("/ui/login?next=/ui/active").await;
+        assert_eq!(form.status, 200, "{}", form.body);
+        let csrf = form.csrf();
+        self.post(
+            "/ui/login",
+            &[
+                ("csrf", &csrf),
+                ("password", password),
+                ("next", "/ui/active"),
+            ],
+        )
+        .await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_sets_strict_http_only_cookies_and_every_tab_is_behind_it() {
+    let service = Service::start().await;
+    let mut visitor = Visitor::new(&service);
+
+    for path in [
+        "/ui/migration",
+        "/ui/active",
+        "/ui/finished",
+        "/ui/information",
+    ] {
+        let page = visitor.get(path).await;
+        assert_eq!(page.status, 303, "{path} without a login");
+        assert_eq!(page.location(), format!("/ui/login?next={path}"));
+    }
+    let page = visitor.get("/").await;
+    assert_eq!(page.location(), "/ui/");
+    let page = visitor.get("/ui/").await;
+    assert_eq!(page.location(), "/ui/login");
+
+    let form = visitor.get("/ui/login").await;
+    assert_eq!(form.status, 200);
+    assert!(form
+        .body
+        .contains("<label for=\"password\">Admin password</label>"));
+    let login_cookie = form.set_cookies().join("\n");
+    assert!(
+        login_cookie.starts_with("mailferry_login=")
+            && login_cookie.contains("HttpOnly")
+            && login_cookie.contains("SameSite=Strict")
+            && !login_cookie.contains("Secure"),
+        "{login_cookie}"
+    );
+    let csp = form.headers["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"));
+    assert_eq!(form.headers["x-frame-options"], "DENY");
+    assert_eq!(form.headers["cache-control"], "no-store");
+
+    let wrong = visitor.log_in("not the password").await;
+    assert_eq!(wrong.status, 401);
+    assert!(wrong.body.contains("That is not the admin password"));
+    assert!(
+        !wrong.body.contains("not the password\""),
+        "the typed password is not echoed"
+    );
+    assert!(!visitor.cookies.contains_key("mailferry_session"));
+
+    let right = visitor.log_in(ADMIN).await;
+    assert_eq!(right.status, 303, "{}", right.body);
+    assert_eq!(right.location(), "/ui/active");
+    let session_cookie = right
+        .set_cookies()
+        .into_iter()
+        .find(|c| c.starts_with("mailferry_session="))
+        .unwrap();
+    assert!(
+        session_cookie.contains("; Path=/ui; HttpOnly; SameSite=Strict")
+            && !session_cookie.contains("Secure"),
+        "{session_cookie}"
+    );
+    assert!(
+        !visitor.cookies.contains_key("mailferry_login"),
+        "the login cookie is dropped"
+    );
+
+    for (path, heading) in [
+        ("/ui/migration", "<h1>Migration</h1>"),
+        ("/ui/active", "<h1>Active</h1>"),
+        ("/ui/finished", "<h1>Finished</h1>"),
+        ("/ui/information", "<h1>Information</h1>"),
+    ] {
+        let page = visitor.get(path).await;
+        assert_eq!(page.status, 200, "{path}: {}", page.body);
+        assert!(page.body.contains(heading), "{path}: {}", page.body);
+        assert!(
+            page.body
+                .contains(&format!("href=\"{path}\" aria-current=\"page\"")),
+            "{path} marks its tab"
+        );
+    }
+    let info = visitor.get("/ui/information").await;
+    assert!(info.body.contains("Europe/Berlin") && info.body.contains("/api/docs/"));
+    assert!(info.body.contains("<code>office365</code>"));
+
+    for (asset, kind) in [
+        ("htmx.min.js", "text/javascript"),
+        ("sse.min.js", "text/javascript"),
+        ("ui.js", "text/javascript"),
+        ("ui.css", "text/css"),
+    ] {
+        let page = visitor.get(&format!("/ui/assets/{asset}")).await;
+        assert_eq!(page.status, 200, "{asset}");
+        assert!(page.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with(kind));
+        assert!(page.body.len() > 500, "{asset}");
+    }
+    let missing = visitor.get("/ui/nowhere").await;
+    assert_eq!(missing.status, 404);
+    assert!(missing.body.contains("There is no such page") && missing.body.contains("Request id"));
+
+    // Behind a TLS proxy the cookies are Secure.
+    let mut secure = Visitor::new(&service);
+    let request = secure
+        .client
+        .get(format!("{}/ui/login", service.base))
+        .header("x-forwarded-proto", "https");
+    let page = secure.send(request).await;
+    assert!(
+        page.set_cookies()[0].ends_with("; Secure"),
+        "{:?}",
+        page.set_cookies()
+    );
+
+    // Logging out ends the session for good.
+    let old = visitor.cookies.clone();
+    let page = visitor.get("/ui/active").await;
+    let out = visitor.post("/ui/logout", &[("csrf", &page.csrf())]).await;
+    assert_eq!((out.status, out.location()), (303, "/ui/login?out=1"));
+    visitor.cookies = old;
+    assert_eq!(
+        visitor.get("/ui/active").await.status,
+        303,
+        "the old cookie is dead"
+    );
+    service.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forms_without_the_csrf_token_or_from_another_site_are_refused() {
+    let service = Service::start().await;
+    let mut visitor = Visitor::new(&service);
+    assert_eq!(visitor.log_in(ADMIN).await.status, 303);
+    let page = visitor.get("/ui/migration").await;
+    let token = page.csrf();
+    let fields = [
+        ("source.type", "imap"),
+        ("source.email", "a@old.example"),
+        ("source.password", "pw"),
+        ("source.server", "imap://127.0.0.1:1"),
+        ("target.type", "imap"),
+        ("target.email", "a@new.example"),
+        ("target.password", "pw"),
+        ("target.server", "imap://127.0.0.1:2"),
+    ];
+
+    let missing = visitor.post("/ui/migration", &fields).await;
+    assert_eq!(missing.status, 403);
+    assert!(missing.body.contains("This form was refused") && missing.body.contains("CSRF"));
+
+    let mut wrong = fields.to_vec();
+    let other = "0".repeat(64);
+    wrong.push(("csrf", &other));
+    assert_eq!(visitor.post("/ui/migration", &wrong).await.status, 403);
+
+    let mut right = fields.to_vec();
+    right.push(("csrf", &token));
+    let request = visitor
+        .client
+        .post(format!("{}/ui/migration", service.base))
+        .header(ORIGIN, "http://evil.example")
+        .form(&right);
+    assert_eq!(visitor.send(request).await.status, 403, "another origin");
+
+    // The header htmx sends works as well as the field; a wrong one does not.
+    let request = visitor
+        .client
+        .post(format!("{}/ui/logout", service.base))
+        .header("x-csrf-token", "f".repeat(64));
+    assert_eq!(visitor.send(request).await.status, 403);
+
+    // Cancel and purge need the token too.
+    assert_eq!(
+        visitor
+            .post("/ui/migrations/0123abcd/purge", &[])
+            .await
+            .status,
+        403
+    );
+
+    // The login form checks its own token (double submit): without the cookie, refused.
+    let mut stranger = Visitor::new(&service);
+    let page = stranger
+        .post(
+            "/ui/login",
+            &[("csrf", &"a".repeat(64)), ("password", ADMIN)],
+        )
+        .await;
+    assert_eq!(page.status, 403);
+    assert!(page.body.contains("security token"));
+    assert!(!stranger.cookies.contains_key("mailferry_session"));
+
+    // With the token the same form gets through to the credential check (a closed port).
+    let page = visitor.post("/ui/migration", &right).await;
+    assert_eq!(page.status, 422, "{}", page.body);
+    assert!(page
+        .body
+        .contains("The login failed on the source and the target side"));
+    let (_, listed) = service.get("/api/v1/migrations").await;
+    assert_eq!(listed["migrations"], json!([]), "nothing was stored");
+    service.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_failed_logins_block_the_address_even_for_the_right_password() {
+    let service = Service::start().await;
+    let mut visitor = Visitor::new(&service);
+    for attempt in 1..=5 {
+        let page = visitor.log_in(&format!("guess-{attempt}")).await;
+        assert_eq!(page.status, 401, "attempt {attempt}");
+    }
+    let page = visitor.log_in(ADMIN).await;
+    assert_eq!(page.status, 429, "{}", page.body);
+    assert!(page
+        .body
+        .contains("Too many failed logins from your address. Wait 10 minutes"));
+    assert!(!visitor.cookies.contains_key("mailferry_session"));
+    service.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn field_errors_are_shown_beside_their_fields_and_typed_values_kept_but_passwords() {
+    let service = Service::start().await;
+    let mut visitor = Visitor::new(&service);
+    visitor.log_in(ADMIN).await;
+    let token = visitor.get("/ui/migration").await.csrf();
+    let page = visitor
+        .post(
+            "/ui/migration",
+            &[
+                ("csrf", &token),
+                ("source.type", "imap"),
+                ("source.email", "alice-at-old"),
+                ("source.username", "alice"),
+                ("source.password", "Secret-Source-Pw"),
+                ("source.server", "imap://127.0.0.1:1"),
+                ("target.type", "imap"),
+                ("target.email", "alice@new.example"),
+                ("target.password", "Secret-Target-Pw"),
+                ("target.server", ""),
+                ("startdate", "tomorrow"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, 422, "{}", page.body);
+    assert!(
+        page.body.contains("3 fields need correcting"),
+        "{}",
+        page.body
+    );
+    for (id, words) in [
+        ("source-email", "is not an e-mail address"),
+        ("target-server", "the server is missing"),
+        ("startdate", "is not a time"),
+    ] {
+        let error = format!("<p class=\"error\" id=\"{id}-error\">");
+        let at = page
+            .body
+            .find(&error)
+            .unwrap_or_else(|| panic!("no error for {id}:\n{}", page.body));
+        assert!(page.body[at..].contains(words), "{id}");
+        assert!(
+            page.body.contains(&format!("href=\"#{id}\"")),
+            "the summary links to {id}"
+        );
+    }
+    assert!(page
+        .body
+        .contains("aria-invalid=\"true\" aria-describedby=\"source-email-error\""));
+    assert!(
+        page.body.contains("value=\"alice-at-old\""),
+        "typed values are kept"
+    );
+    assert!(page.body.contains("value=\"tomorrow\""));
+    assert!(
+        !page.body.contains("Secret-Source-Pw") && !page.body.contains("Secret-Target-Pw"),
+        "passwords are never written back"
+    );
+    service.stop().await;
+}

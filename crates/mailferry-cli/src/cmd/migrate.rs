@@ -16,11 +16,13 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::{ArgGroup, Args};
+use mailferry_engine::groupware::{copy_groupware, GroupwareJob};
 use mailferry_engine::{
     migrate, Account, CopyOptions, Job, Outcome, Progress, ProgressSnapshot, Report, RoundTrips,
 };
 use mailferry_store::Store;
 
+use super::groupware::{is_dav_address, print_groupware};
 use super::job_file::{self, SideFlags};
 use super::sides::{FolderArgs, SidesArgs};
 
@@ -111,14 +113,20 @@ pub async fn run(args: MigrateArgs) -> anyhow::Result<ExitCode> {
     if args.sides.from.is_empty() || args.sides.to.is_empty() {
         bail!("name the accounts: --from URL and --to URL, or --job FILE.toml");
     }
+    if is_dav_address(&args.sides.from) || is_dav_address(&args.sides.to) {
+        return run_groupware_only(&args).await;
+    }
     let (source, target) = args.sides.accounts()?;
+    let groupware = args
+        .sides
+        .groupware_with_mail("cli", args.dry_run, &source, &target)?;
     let mut options = CopyOptions::default();
     args.apply_flags(&mut options)?;
     let state_dir = args.state_dir()?;
 
     let progress = Arc::new(Progress::default());
     let ticker = spawn_progress(vec![progress.clone()], args.quiet);
-    let result = run_account(source, target, options, &state_dir, progress).await;
+    let result = run_account(source, target, options, &state_dir, progress, groupware).await;
     ticker.abort();
     let _ = ticker.await;
     let (report, trips) = result?;
@@ -191,13 +199,42 @@ impl MigrateArgs {
     }
 }
 
-/// One account's run with its own state file in `state_dir`.
+/// `migrate --from http(s)://... --to http(s)://...`: calendars and contacts alone, with a
+/// state file of their own.
+async fn run_groupware_only(args: &MigrateArgs) -> anyhow::Result<ExitCode> {
+    let job = args.sides.groupware_only("cli", args.dry_run)?;
+    let state_dir = args.state_dir()?;
+    let id = job_id(&job.source.describe(), &job.target.describe());
+    let state_file = state_dir.join(format!("{id}.sqlite"));
+    let store = Store::open_sqlite(&state_file)
+        .await
+        .with_context(|| format!("cannot open the state database `{}`", state_file.display()))?;
+    let progress = Progress::default();
+    let report = copy_groupware(&job, &store, &progress).await;
+    print_groupware(&report);
+    println!(
+        "\n{} copied or updated, {} failed in {:.1} s: {}",
+        report.copied(),
+        report.failed(),
+        report.seconds,
+        outcome_word(report.outcome())
+    );
+    if let Some(path) = &args.report {
+        let mut value = serde_json::to_value(&report)?;
+        value["outcome"] = serde_json::to_value(report.outcome())?;
+        write_json(path, &value)?;
+    }
+    Ok(exit_code([report.outcome()]))
+}
+
+/// One account's run with its own state file in `state_dir`; its groupware after the mail.
 async fn run_account(
     source: Account,
     target: Account,
     mut options: CopyOptions,
     state_dir: &Path,
     progress: Arc<Progress>,
+    groupware: Option<GroupwareJob>,
 ) -> anyhow::Result<(Report, RoundTrips)> {
     let id = job_id(&source.describe(), &target.describe());
     let state_file = state_dir.join(format!("{id}.sqlite"));
@@ -211,7 +248,13 @@ async fn run_account(
         target,
         options,
     };
-    Ok(migrate(&job, &store, progress).await?)
+    let (mut report, trips) = migrate(&job, &store, progress.clone()).await?;
+    if let Some(groupware) = groupware {
+        if !progress.stopping() {
+            report.groupware = Some(copy_groupware(&groupware, &store, &progress).await);
+        }
+    }
+    Ok((report, trips))
 }
 
 /// How one account of a job file ended.
@@ -316,6 +359,7 @@ async fn run_job_file(args: &MigrateArgs, path: &Path) -> anyhow::Result<ExitCod
                 options,
                 &state_dir,
                 progress,
+                None,
             )
             .await
         });
@@ -600,6 +644,10 @@ fn print_report(report: &Report) {
     }
     for problem in &report.problems {
         println!("problem: {problem}");
+    }
+    if let Some(groupware) = &report.groupware {
+        println!();
+        print_groupware(groupware);
     }
     if !report.dry_run {
         println!(

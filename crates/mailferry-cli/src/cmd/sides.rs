@@ -14,8 +14,10 @@ use super::endpoint_args::{resolve, ConnectArgs, LoginArgs};
 /// Source and target, as `migrate` and `verify` take them.
 #[derive(Debug, Clone, Args)]
 pub struct SidesArgs {
-    /// The source account: imap://USER@HOST[:PORT] (STARTTLS) or imaps://USER@HOST[:PORT].
-    /// Its password comes from MAILFERRY_FROM_PASSWORD, --from-password-file, or a prompt.
+    /// The source account: imap://USER@HOST[:PORT] (STARTTLS) or imaps://USER@HOST[:PORT];
+    /// or https://USER@HOST/PATH (http:// on trusted networks) for its calendars and
+    /// contacts alone (CalDAV/CardDAV). Its password comes from MAILFERRY_FROM_PASSWORD,
+    /// --from-password-file, or a prompt.
     #[arg(long, value_name = "URL")]
     pub from: String,
     /// The target account, like --from; password from MAILFERRY_TO_PASSWORD,
@@ -63,6 +65,24 @@ pub struct SidesArgs {
     /// Seconds to wait for a server at each step.
     #[arg(long, default_value_t = 60, value_name = "SECONDS")]
     pub timeout: u64,
+    /// The source's server type (imap, zimbra, kolab, openxchange, nextcloud, sogo, ...): a
+    /// type with groupware brings its calendars and contacts along (CalDAV/CardDAV at the
+    /// type's usual address on the same host), unless --no-groupware.
+    #[arg(long, value_name = "TYPE", default_value = "imap")]
+    pub from_type: String,
+    /// The target's server type, like --from-type.
+    #[arg(long, value_name = "TYPE", default_value = "imap")]
+    pub to_type: String,
+    /// The source's CalDAV/CardDAV address (https://[USER@]HOST/PATH), over the type's
+    /// usual one; with it a plain imap account's groupware is taken too.
+    #[arg(long, value_name = "URL")]
+    pub from_dav: Option<String>,
+    /// The target's CalDAV/CardDAV address, like --from-dav.
+    #[arg(long, value_name = "URL")]
+    pub to_dav: Option<String>,
+    /// Mail only: leave calendars, tasks and contacts alone.
+    #[arg(long)]
+    pub no_groupware: bool,
 }
 
 /// Folder selection, shared by migrate and verify so that both look at the same folders.

@@ -4,9 +4,11 @@
 use std::process::ExitCode;
 
 use clap::Args;
+use mailferry_engine::groupware::verify_groupware;
 use mailferry_engine::verify::verify;
 use mailferry_engine::CopyOptions;
 
+use super::groupware::{is_dav_address, print_groupware_verify};
 use super::sides::{FolderArgs, SidesArgs};
 
 /// Compare source and target: missing, duplicated, changed messages, flags and dates.
@@ -22,16 +24,40 @@ pub struct VerifyArgs {
 }
 
 pub async fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
+    if is_dav_address(&args.sides.from) || is_dav_address(&args.sides.to) {
+        let job = args.sides.groupware_only("verify", false)?;
+        let report = verify_groupware(&job).await;
+        if args.json {
+            let mut value = serde_json::to_value(&report)?;
+            value["differences"] = report.differences().into();
+            println!("{}", serde_json::to_string_pretty(&value)?);
+        } else {
+            print_groupware_verify(&report);
+            println!("\n{} differences", report.differences());
+        }
+        return Ok(exit_code(report.differences()));
+    }
     let (source, target) = args.sides.accounts()?;
+    let groupware = args
+        .sides
+        .groupware_with_mail("verify", false, &source, &target)?;
     let mut options = CopyOptions {
         timeout_seconds: args.sides.timeout,
         ..CopyOptions::default()
     };
     args.folders.apply(&mut options)?;
     let report = verify(&source, &target, &options).await?;
+    let groupware = match &groupware {
+        Some(job) => Some(verify_groupware(job).await),
+        None => None,
+    };
+    let differences = report.differences() + groupware.as_ref().map_or(0, |g| g.differences());
     if args.json {
         let mut value = serde_json::to_value(&report)?;
-        value["differences"] = report.differences().into();
+        value["differences"] = differences.into();
+        if let Some(groupware) = &groupware {
+            value["groupware"] = serde_json::to_value(groupware)?;
+        }
         println!("{}", serde_json::to_string_pretty(&value)?);
     } else {
         println!("verify: {} against {}", report.source, report.target);
@@ -73,11 +99,19 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
                 println!("    error: {e}");
             }
         }
-        println!("\n{} differences", report.differences());
+        if let Some(groupware) = &groupware {
+            println!();
+            print_groupware_verify(groupware);
+        }
+        println!("\n{differences} differences");
     }
-    Ok(if report.differences() == 0 {
+    Ok(exit_code(differences))
+}
+
+fn exit_code(differences: usize) -> ExitCode {
+    if differences == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(3)
-    })
+    }
 }

@@ -1,6 +1,7 @@
 //! Integration tests of the `mailferry` binary against real servers from mailferry-testkit.
 
 mod common;
+mod groupware;
 mod job_file;
 mod migrate;
 mod probe;

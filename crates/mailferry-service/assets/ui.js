@@ -11,6 +11,30 @@
     }
   });
 
+  // After htmx put a list's check or results in place, the keyboard goes there too (only
+  // there: the live updates of the Active tab never move the focus).
+  document.addEventListener("htmx:afterSwap", function (event) {
+    var target = event.detail && event.detail.target;
+    if (!target || target.id !== "outcome") {
+      return;
+    }
+    var first = target.querySelector("[data-focus]") || target.querySelector("h2[tabindex]");
+    if (first) {
+      first.focus();
+    }
+    // Once a list is submitted its text (with its passwords) leaves the box.
+    if (target.querySelector("[data-clear-list]")) {
+      var list = document.getElementById("list");
+      var file = document.getElementById("file");
+      if (list) {
+        list.value = "";
+      }
+      if (file) {
+        file.value = "";
+      }
+    }
+  });
+
   // The account picker fills the target's username, address and (when configured) server.
   document.addEventListener("change", function (event) {
     var picker = event.target.closest ? event.target.closest("[data-picker]") : null;

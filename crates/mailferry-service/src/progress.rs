@@ -2,6 +2,7 @@
 //! the last ones saved) and the estimated time to the end of the pass. The API and the web
 //! UI show the same numbers from here.
 
+use mailferry_engine::groupware::GroupwareCounts;
 use mailferry_store::{MigrationRecord, ProgressRecord};
 
 use crate::AppState;
@@ -16,6 +17,9 @@ pub struct Standing {
     pub remaining: u64,
     /// Seconds to the end of the pass, from the pace so far (active migrations only).
     pub eta_seconds: Option<u64>,
+    /// Calendars, address books, events, tasks, journals and contacts so far, while a pass
+    /// of this process copies groupware.
+    pub groupware: Option<GroupwareCounts>,
 }
 
 /// The standing of `record` at `now` (Unix seconds).
@@ -47,6 +51,7 @@ pub fn standing(state: &AppState, record: &MigrationRecord, now: i64) -> Standin
     };
     Standing {
         progress,
+        groupware: live.as_ref().and_then(|p| p.groupware()),
         live: live.is_some(),
         remaining,
         eta_seconds,

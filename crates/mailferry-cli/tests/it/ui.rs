@@ -30,8 +30,14 @@ struct Ui {
 }
 
 impl Ui {
-    fn start(target: &Dovecot) -> Ui {
+    /// The service trusts both test servers' certificates (lists have no "unverified
+    /// certificate" field).
+    fn start(source: &Dovecot, target: &Dovecot) -> Ui {
         let dir = tempfile::tempdir().unwrap();
+        let ca_file = dir.path().join("test-servers.pem");
+        let mut pems = std::fs::read(source.cert_pem_path()).unwrap();
+        pems.extend(std::fs::read(target.cert_pem_path()).unwrap());
+        std::fs::write(&ca_file, pems).unwrap();
         let port = free_port();
         let users = target.dir().join("users");
         let target_server = format!("imap://127.0.0.1:{}", target.imap_port());
@@ -53,6 +59,7 @@ impl Ui {
                 ("MAILFERRY_TARGET_USERS_FILE", users.to_str().unwrap()),
                 ("MAILFERRY_TARGET_DOMAIN", "new.example"),
                 ("MAILFERRY_TARGET_SERVER", &target_server),
+                ("MAILFERRY_CA_FILE", ca_file.to_str().unwrap()),
             ],
             &dir.path().join("serve.log"),
         );
@@ -169,7 +176,7 @@ fn log_in_submit_with_a_wrong_then_right_password_watch_it_live_to_finished_with
     source.fill(USER1, USER1_PASSWORD, &corpus).unwrap();
     source.fill(ALICE, ALICE_PASSWORD, &corpus).unwrap();
     let expected = corpus.message_count();
-    let ui = Ui::start(&target);
+    let ui = Ui::start(&source, &target);
     let browser = Browser::start().unwrap();
     let source_server = format!("imap://127.0.0.1:{}", source.imap_port());
 
@@ -383,6 +390,275 @@ fn log_in_submit_with_a_wrong_then_right_password_watch_it_live_to_finished_with
         "no sideways scrolling: {width}"
     );
     screenshot(&browser, "migration-phone");
+    drop(browser);
+    let mut process = ui.process;
+    process.assert_stops_cleanly("serve");
+}
+
+/// One list line in PRODUCT.md's format, start now, no resync.
+fn list_line(
+    source: &Dovecot,
+    target: &Dovecot,
+    user: &str,
+    password: &str,
+    target_password: &str,
+) -> String {
+    format!(
+        "imap;{user}@old.example;{user};{password};imap://127.0.0.1:{};imap;{user}@new.example;{user};{target_password};imap://127.0.0.1:{};;",
+        source.imap_port(),
+        target.imap_port()
+    )
+}
+
+/// Puts `text` into the list box (the typing of it is not what is tested) and checks it.
+fn check_list(browser: &Browser, text: &str) {
+    browser
+        .execute(
+            "document.getElementById('list').value = arguments[0];",
+            vec![json!(text)],
+        )
+        .unwrap();
+    browser.find("#check").unwrap().click().unwrap();
+}
+
+/// A page on another origin (another port of 127.0.0.1: the same site, so the browser sends
+/// the SameSite=Strict cookie) whose form posts itself to `action` at once.
+fn serve_forging_page(action: String) -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = format!("http://{}/", listener.local_addr().unwrap());
+    let page = format!(
+        "<!doctype html><html><body><form id=f method=post action=\"{action}\">\
+         <input name=key value=forged></form>\
+         <script>document.getElementById('f').submit()</script></body></html>"
+    );
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut request = [0u8; 4096];
+            let _ = stream.read(&mut request);
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{page}",
+                page.len()
+            );
+        }
+    });
+    address
+}
+
+#[test]
+fn a_list_with_errors_shows_red_fields_and_blue_duplicates_and_a_licence_key_lets_it_in() {
+    let source = Dovecot::start().unwrap();
+    let target = Dovecot::start().unwrap();
+    let ui = Ui::start(&source, &target);
+    let browser = Browser::start().unwrap();
+    log_in(&browser, &ui);
+
+    // A list with a faulty line, a duplicate and a line with too few fields.
+    browser.goto(&ui.url("/ui/mass")).unwrap();
+    browser.wait_for("#list", PAGE).unwrap();
+    let good = list_line(&source, &target, USER1, USER1_PASSWORD, USER1_PASSWORD);
+    let faulty = format!(
+        "imap;user2-at-old;{USER2};{USER2_PASSWORD};imap://127.0.0.1:{};imapx;user2@new.example;{USER2};{USER2_PASSWORD};imap://127.0.0.1:{};;",
+        source.imap_port(),
+        target.imap_port()
+    );
+    let duplicate = list_line(&source, &target, USER1, USER1_PASSWORD, "other")
+        .replace("user1@new.example;user1;", "bob@new.example;bob;");
+    let text =
+        format!("# our customer's mailboxes\n{good}\n{faulty}\n{duplicate}\nimap;only;three\n");
+    check_list(&browser, &text);
+    let problems = browser.wait_for("#check-problems", PAGE).unwrap();
+    assert!(
+        problems
+            .text()
+            .unwrap()
+            .contains("Nothing was submitted: 2 lines have errors and 1 line is a duplicate."),
+        "{}",
+        problems.text().unwrap()
+    );
+    let red = "rgba(253, 236, 234, 1)";
+    let blue = "rgba(227, 237, 252, 1)";
+    let bad: Vec<_> = browser.find_all("#line-3 td.bad").unwrap();
+    assert_eq!(bad.len(), 2, "the two faulty fields of line 3");
+    let words: Vec<String> = bad.iter().map(|c| c.text().unwrap()).collect();
+    assert!(
+        words[0].contains("user2-at-old") && words[0].contains("is not an e-mail address"),
+        "{words:?}"
+    );
+    assert!(
+        words[1].contains("imapx") && words[1].contains("unknown server type"),
+        "{words:?}"
+    );
+    for cell in &bad {
+        assert_eq!(cell.css("background-color").unwrap(), red);
+    }
+    assert!(
+        !browser
+            .find("#line-3")
+            .unwrap()
+            .text()
+            .unwrap()
+            .contains(USER2_PASSWORD),
+        "passwords are masked"
+    );
+    assert!(browser.find_all("#line-2 td.bad").unwrap().is_empty());
+    let duplicate_row = browser.find("#line-4.duplicate").unwrap();
+    assert!(duplicate_row
+        .text()
+        .unwrap()
+        .contains("Duplicate: the same source account as line 2"));
+    assert_eq!(
+        duplicate_row
+            .find("td")
+            .unwrap()
+            .css("background-color")
+            .unwrap(),
+        blue
+    );
+    assert!(browser
+        .find("#line-5 td.bad")
+        .unwrap()
+        .text()
+        .unwrap()
+        .contains("the line has 3 fields, 12 expected"));
+    assert_eq!(
+        value(&browser, "#list"),
+        text,
+        "the pasted text stays in its box for corrections"
+    );
+    assert!(
+        browser.find_all("#submit-list").unwrap().is_empty(),
+        "no submit for a faulty list"
+    );
+    screenshot(&browser, "mass");
+
+    // Three good lines and one with a wrong target password: more than the two free ones.
+    let list = [
+        good.clone(),
+        list_line(&source, &target, USER2, USER2_PASSWORD, USER2_PASSWORD),
+        list_line(&source, &target, ALICE, ALICE_PASSWORD, ALICE_PASSWORD),
+        list_line(&source, &target, "bob", "bobpw", "Wrong-Bob-Pw"),
+    ]
+    .join("\n");
+    check_list(&browser, &list);
+    browser.wait_for("#check-clean", PAGE).unwrap();
+    browser.find("#submit-list").unwrap().click().unwrap();
+    let refused = browser.wait_for("#list-refused", PAGE).unwrap();
+    assert!(
+        refused.text().unwrap().contains(
+            "Nothing was submitted: the migration allowance has 2 migrations left, and this submission needs 3"
+        ),
+        "{}",
+        refused.text().unwrap()
+    );
+    assert!(browser
+        .find("#result-4")
+        .unwrap()
+        .text()
+        .unwrap()
+        .contains("the login failed on the target side"));
+
+    // Licences: a changed key is refused, a whole one raises the counter from 2 to 7.
+    browser.goto(&ui.url("/ui/licences")).unwrap();
+    wait_for_text(&browser, "2 of 2 migrations remaining");
+    let issued = crate::common::mailferry(
+        &[
+            "licence",
+            "issue",
+            "--count",
+            "5",
+            "--to",
+            "UI test",
+            "--signing-key",
+            crate::service::LAB_SIGNING_KEY,
+        ],
+        &[],
+    );
+    assert!(
+        issued.status.success(),
+        "{}",
+        crate::common::stderr(&issued)
+    );
+    let key = crate::common::stdout(&issued).trim().to_string();
+    let mut changed = key.clone();
+    let last = changed.pop().unwrap();
+    changed.push(if last == 'A' { 'B' } else { 'A' });
+    fill(&browser, "#key", &changed);
+    browser.find("#add-key").unwrap().click().unwrap();
+    let error = browser.wait_for("#key-error", PAGE).unwrap();
+    assert!(
+        error.text().unwrap().contains("signature does not match"),
+        "{}",
+        error.text().unwrap()
+    );
+    wait_for_text(&browser, "2 of 2 migrations remaining");
+    fill(&browser, "#key", &key);
+    browser.find("#add-key").unwrap().click().unwrap();
+    browser.wait_for(".notice", PAGE).unwrap();
+    assert!(body(&browser).contains("added: 5 more migrations"));
+    assert_eq!(
+        browser
+            .find("#allowance .remaining")
+            .unwrap()
+            .text()
+            .unwrap(),
+        "7"
+    );
+    assert_eq!(
+        browser.find("#allowance .total").unwrap().text().unwrap(),
+        "7"
+    );
+    assert_eq!(browser.find_all("table.keys tbody tr").unwrap().len(), 1);
+    screenshot(&browser, "licences");
+
+    // The same list again: three submitted, the fourth named with its side.
+    browser.goto(&ui.url("/ui/mass")).unwrap();
+    browser.wait_for("#list", PAGE).unwrap();
+    check_list(&browser, &list);
+    browser.wait_for("#check-clean", PAGE).unwrap();
+    browser.find("#submit-list").unwrap().click().unwrap();
+    let count = browser.wait_for("#submitted-count", PAGE).unwrap();
+    assert!(
+        count
+            .text()
+            .unwrap()
+            .contains("3 of 4 migrations submitted"),
+        "{}",
+        count.text().unwrap()
+    );
+    for line in 1..=3 {
+        assert!(browser
+            .find(&format!("#result-{line}"))
+            .unwrap()
+            .text()
+            .unwrap()
+            .contains("Submitted (#"));
+    }
+    let failed = browser.find("#result-4").unwrap().text().unwrap();
+    assert!(
+        failed.contains("bob@old.example → bob@new.example")
+            && failed.contains("Not submitted: the login failed on the target side")
+            && !failed.contains("Wrong-Bob-Pw"),
+        "{failed}"
+    );
+    assert_eq!(
+        value(&browser, "#list"),
+        "",
+        "the submitted list left the box"
+    );
+    screenshot(&browser, "mass-submitted");
+    browser.goto(&ui.url("/ui/licences")).unwrap();
+    wait_for_text(&browser, "4 of 7 migrations remaining");
+
+    // A form forged by another site's page (same site, other port: the cookie goes along)
+    // is refused, and changes nothing.
+    let forger = serve_forging_page(ui.url("/ui/licences"));
+    browser.goto(&forger).unwrap();
+    wait_for_text(&browser, "This form was refused");
+    browser.goto(&ui.url("/ui/licences")).unwrap();
+    wait_for_text(&browser, "4 of 7 migrations remaining");
     drop(browser);
     let mut process = ui.process;
     process.assert_stops_cleanly("serve");

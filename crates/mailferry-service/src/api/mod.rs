@@ -94,7 +94,9 @@ async fn refuse_large_bodies(request: Request, next: Next) -> Response {
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok());
-    let limit = if request.uri().path().starts_with(LISTS) {
+    // Lists, through the API or the web UI's Mass migration tab, may be larger.
+    let path = request.uri().path();
+    let limit = if path.starts_with(LISTS) || path == "/ui/mass" {
         LIST_BODY_LIMIT
     } else {
         BODY_LIMIT

@@ -16,7 +16,7 @@ use serde::Deserialize;
 
 use super::accounts::{LocalAccount, TargetAccounts};
 use super::session::Session;
-use super::{render, Frame, Ui};
+use super::{capitalised, render, Frame, Ui};
 use crate::licence::{allowance, short_message, Allowance};
 use crate::now;
 use crate::server_type::SERVER_TYPES;
@@ -85,6 +85,8 @@ impl MigrationForm {
             target_insecure: Some(self.target_insecure.is_some()),
             startdate: text(&self.startdate),
             resyncdate: text(&self.resyncdate),
+            source_dav: None,
+            target_dav: None,
         }
     }
 }
@@ -268,14 +270,6 @@ pub async fn submit(
             );
             render(StatusCode::INTERNAL_SERVER_ERROR, &view)
         }
-    }
-}
-
-fn capitalised(text: &str) -> String {
-    let mut chars = text.chars();
-    match chars.next() {
-        Some(first) => first.to_uppercase().chain(chars).collect(),
-        None => String::new(),
     }
 }
 

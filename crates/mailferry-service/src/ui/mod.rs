@@ -9,6 +9,9 @@
 //! - [`login`](self::login): the login page and logging out.
 //! - [`migration`](self::migration): the Migration tab, the single form, checked and
 //!   submitted in one action; with the account picker of [`accounts`](self::accounts).
+//! - [`mass`](self::mass): the Mass migration tab: a list checked formally (faulty fields
+//!   red, duplicates blue), then submitted with each line's login result.
+//! - [`licences`](self::licences): the Licences tab: remaining of total, keys, adding one.
 //! - [`status`](self::status): the Active tab (live through server-sent events, cancel) and
 //!   the Finished tab (reports, retry, purge).
 //! - [`information`](self::information): the Information tab.
@@ -23,7 +26,9 @@
 pub mod accounts;
 mod assets;
 mod information;
+mod licences;
 mod login;
+mod mass;
 mod migration;
 mod session;
 mod status;
@@ -31,13 +36,14 @@ mod status;
 use std::sync::Arc;
 
 use askama::Template;
-use axum::extract::Request;
+use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
 
+use crate::api::LIST_BODY_LIMIT;
 use crate::AppState;
 
 pub use session::{LoginLimiter, Sessions};
@@ -47,6 +53,7 @@ pub struct Ui {
     pub app: Arc<AppState>,
     pub sessions: Sessions,
     pub logins: LoginLimiter,
+    pending: mass::PendingLists,
 }
 
 /// The UI's routes, for [`crate::api::router`] to merge.
@@ -55,12 +62,22 @@ pub fn router(app: Arc<AppState>) -> Router<Arc<AppState>> {
         app,
         sessions: Sessions::default(),
         logins: LoginLimiter::default(),
+        pending: mass::PendingLists::default(),
     });
     let tabs = Router::new()
         .route(
             "/ui/migration",
             get(migration::page).post(migration::submit),
         )
+        .route(
+            "/ui/mass",
+            get(mass::form)
+                .post(mass::check)
+                .layer(DefaultBodyLimit::max(LIST_BODY_LIMIT)),
+        )
+        .route("/ui/mass/submit", post(mass::submit))
+        .route("/ui/mass/template", get(mass::template))
+        .route("/ui/licences", get(licences::list).post(licences::add))
         .route("/ui/active", get(status::active))
         .route("/ui/active/events", get(status::active_events))
         .route("/ui/migrations/{id}/cancel", post(status::cancel))
@@ -141,6 +158,15 @@ impl Frame {
     pub fn notice(mut self, notice: Option<String>) -> Self {
         self.notice = notice;
         self
+    }
+}
+
+/// `text` with its first letter in upper case (messages of the library start in lower case).
+pub fn capitalised(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
     }
 }
 

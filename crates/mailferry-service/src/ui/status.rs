@@ -21,6 +21,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Extension;
 use futures_util::stream::{self, Stream};
+use mailferry_engine::groupware::{GroupwareCounts, GroupwareReport};
 use mailferry_store::{MigrationRecord, MigrationState};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -52,6 +53,35 @@ pub struct ActiveRow {
     pub bytes: String,
     pub failed: u64,
     pub eta: String,
+    /// Calendars, events, contacts, ... transferred of total, where the pass copies them.
+    pub groupware: Vec<TallyView>,
+}
+
+/// One kind of groupware object: transferred of total.
+pub struct TallyView {
+    pub label: &'static str,
+    pub transferred: u64,
+    pub total: u64,
+}
+
+/// The kinds that have anything, in a fixed order.
+fn tallies(counts: &GroupwareCounts) -> Vec<TallyView> {
+    [
+        ("Calendars", counts.calendars),
+        ("Address books", counts.address_books),
+        ("Events", counts.events),
+        ("Tasks", counts.tasks),
+        ("Journals", counts.journals),
+        ("Contacts", counts.contacts),
+    ]
+    .into_iter()
+    .filter(|(_, tally)| tally.total > 0 || tally.transferred > 0)
+    .map(|(label, tally)| TallyView {
+        label,
+        transferred: tally.transferred,
+        total: tally.total,
+    })
+    .collect()
 }
 
 #[derive(Template)]
@@ -208,6 +238,7 @@ fn active_row(ui: &Ui, record: &MigrationRecord, now: i64) -> ActiveRow {
         ),
         failed: progress.messages_failed,
         eta,
+        groupware: standing.groupware.as_ref().map(tallies).unwrap_or_default(),
     }
 }
 
@@ -355,15 +386,28 @@ pub struct FolderRow {
     pub error: Option<String>,
 }
 
-/// A kind of data of a report (mail; calendars, contacts and tasks once groupware is
-/// migrated).
+/// A kind of data of a report: mail, then calendars, address books, events, tasks,
+/// journals and contacts where the account had groupware.
 pub struct KindRow {
     pub kind: &'static str,
     pub total: u64,
+    /// On the target after the pass: copied now, or before, or there already.
+    pub on_target: u64,
+    /// Copied by this pass, where the report counts that per kind (mail).
+    pub copied: Option<u64>,
+    pub failed: Option<u64>,
+}
+
+/// A calendar or address book of a report.
+pub struct CollectionRow {
+    pub kind: &'static str,
+    pub name: String,
+    pub objects: u64,
     pub copied: u64,
+    pub updated: u64,
     pub already_present: u64,
-    pub failed: u64,
-    pub skipped: u64,
+    pub failed: usize,
+    pub error: Option<String>,
 }
 
 /// One finished migration.
@@ -383,6 +427,7 @@ pub struct FinishedItem {
     pub problems: Vec<String>,
     pub folders: Vec<FolderRow>,
     pub kinds: Vec<KindRow>,
+    pub collections: Vec<CollectionRow>,
     pub has_report: bool,
     pub seconds: String,
 }
@@ -402,6 +447,9 @@ struct StoredReport {
     folders: Vec<StoredFolder>,
     problems: Vec<String>,
     seconds: f64,
+    /// Read on its own, so that a groupware part this version cannot read still leaves the
+    /// mail part shown.
+    groupware: Option<serde_json::Value>,
 }
 
 #[derive(Deserialize, Default)]
@@ -425,26 +473,38 @@ struct StoredProblem {
     reason: String,
 }
 
-fn finished_item(ui: &Ui, record: &MigrationRecord) -> FinishedItem {
-    let zone = &ui.app.config.time_zone;
+fn finished_item(zone: &jiff::tz::TimeZone, record: &MigrationRecord) -> FinishedItem {
     let (source, target) = accounts(record);
-    let report: Option<StoredReport> = record
-        .report_json
-        .as_deref()
-        .and_then(|json| serde_json::from_str(json).ok());
     let mut problems = Vec::new();
     if let Some(error) = &record.error {
         problems.push(error.clone());
     }
-    let mut folders = Vec::new();
-    let mut mail = KindRow {
-        kind: "Mail (messages)",
-        total: 0,
-        copied: 0,
-        already_present: 0,
-        failed: 0,
-        skipped: 0,
+    let unreadable = |e: serde_json::Error| {
+        format!("The report of this migration could not be read ({e}); GET /api/v1/migrations/{} shows it as stored.", record.id)
     };
+    let report: Option<StoredReport> = match record.report_json.as_deref().map(serde_json::from_str)
+    {
+        Some(Ok(report)) => Some(report),
+        Some(Err(e)) => {
+            problems.push(unreadable(e));
+            None
+        }
+        None => None,
+    };
+    let groupware: Option<GroupwareReport> = match report
+        .as_ref()
+        .and_then(|r| r.groupware.clone())
+        .map(serde_json::from_value)
+    {
+        Some(Ok(groupware)) => Some(groupware),
+        Some(Err(e)) => {
+            problems.push(unreadable(e));
+            None
+        }
+        None => None,
+    };
+    let mut folders = Vec::new();
+    let (mut total, mut copied, mut already_present, mut failed) = (0, 0, 0, 0);
     if let Some(report) = &report {
         problems.extend(report.problems.iter().cloned());
         let mut listed = 0;
@@ -472,11 +532,10 @@ fn finished_item(ui: &Ui, record: &MigrationRecord) -> FinishedItem {
                     }
                 }
             }
-            mail.total += folder.source_messages;
-            mail.copied += folder.copied;
-            mail.already_present += folder.already_present;
-            mail.failed += folder.failed.len() as u64;
-            mail.skipped += folder.skipped.len() as u64;
+            total += folder.source_messages;
+            copied += folder.copied;
+            already_present += folder.already_present;
+            failed += folder.failed.len() as u64;
             folders.push(FolderRow {
                 source: folder.source.clone(),
                 target: folder.target.clone(),
@@ -494,15 +553,50 @@ fn finished_item(ui: &Ui, record: &MigrationRecord) -> FinishedItem {
             ));
         }
     }
-    let (copied, already_present, failed) = if report.is_some() {
-        (mail.copied, mail.already_present, mail.failed)
+    let mut kinds = Vec::new();
+    let mut collections = Vec::new();
+    if report.is_some() {
+        kinds.push(KindRow {
+            kind: "Mail (messages)",
+            total,
+            on_target: copied + already_present,
+            copied: Some(copied),
+            failed: Some(failed),
+        });
     } else {
-        (
+        (copied, failed) = (
             record.progress.messages_copied,
-            0,
             record.progress.messages_failed,
-        )
-    };
+        );
+    }
+    if let Some(groupware) = &groupware {
+        problems.extend(groupware_problems(groupware));
+        kinds.extend(tallies(&groupware.tally()).into_iter().map(|t| KindRow {
+            kind: t.label,
+            total: t.total,
+            on_target: t.transferred,
+            copied: None,
+            failed: None,
+        }));
+        collections = groupware
+            .collections
+            .iter()
+            .map(|c| CollectionRow {
+                kind: if c.kind == "addressbook" {
+                    "Address book"
+                } else {
+                    "Calendar"
+                },
+                name: c.name.clone(),
+                objects: c.source_objects,
+                copied: c.copied,
+                updated: c.updated,
+                already_present: c.already_present,
+                failed: c.failed.len(),
+                error: c.error.clone(),
+            })
+            .collect();
+    }
     FinishedItem {
         id: record.id.clone(),
         short_id: record.id.chars().take(8).collect(),
@@ -524,12 +618,40 @@ fn finished_item(ui: &Ui, record: &MigrationRecord) -> FinishedItem {
             .as_ref()
             .map_or_else(String::new, |r| human_duration(r.seconds as u64)),
         folders,
-        kinds: if report.is_some() {
-            vec![mail]
-        } else {
-            Vec::new()
-        },
+        kinds,
+        collections,
     }
+}
+
+/// A groupware report's problems in words: the pass's own, each broken calendar or address
+/// book, and the objects that did not copy (the first [`PROBLEMS_LISTED`]).
+fn groupware_problems(report: &GroupwareReport) -> Vec<String> {
+    let mut out = report.problems.clone();
+    let mut objects = 0;
+    for collection in &report.collections {
+        if let Some(error) = &collection.error {
+            out.push(format!("{} {}: {error}", collection.kind, collection.name));
+        }
+        for problem in &collection.failed {
+            objects += 1;
+            if objects <= PROBLEMS_LISTED {
+                out.push(format!(
+                    "{} {}, {} was not copied: {}",
+                    collection.kind,
+                    collection.name,
+                    problem.uid.as_deref().unwrap_or(&problem.href),
+                    problem.reason
+                ));
+            }
+        }
+    }
+    if objects > PROBLEMS_LISTED {
+        out.push(format!(
+            "… and {} more calendar or contact entries that were not copied (the API's report lists them all).",
+            objects - PROBLEMS_LISTED
+        ));
+    }
+    out
 }
 
 /// `GET /ui/finished`.
@@ -552,7 +674,10 @@ pub async fn finished(
     let page = FinishedPage {
         frame: Frame::new(&ui, "/ui/finished", &session.csrf)
             .notice(notice_text(query.notice.as_deref())),
-        items: records.iter().map(|r| finished_item(&ui, r)).collect(),
+        items: records
+            .iter()
+            .map(|r| finished_item(&ui.app.config.time_zone, r))
+            .collect(),
         hidden,
     };
     render(StatusCode::OK, &page)
@@ -614,6 +739,117 @@ pub async fn purge(State(ui): State<Arc<Ui>>, Path(id): Path<String>) -> Respons
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn record(report: serde_json::Value) -> MigrationRecord {
+        let side = |email: &str| mailferry_store::EndpointRecord {
+            server_type: "imap".into(),
+            email: email.into(),
+            username: email.into(),
+            server: "imaps://mail.example:993".into(),
+            insecure: false,
+        };
+        MigrationRecord {
+            id: "0123456789abcdef".into(),
+            state: MigrationState::Done,
+            source: Some(side("anna@old.example")),
+            target: Some(side("anna@new.example")),
+            start_at: 1_800_000_000,
+            resync_at: None,
+            created_at: 1_800_000_000,
+            updated_at: 1_800_000_100,
+            started_at: Some(1_800_000_000),
+            finished_at: Some(1_800_000_100),
+            error: None,
+            progress: mailferry_store::ProgressRecord::default(),
+            report_json: Some(report.to_string()),
+            purged: false,
+            attempts: 1,
+            lease_owner: None,
+            lease_until: None,
+        }
+    }
+
+    #[test]
+    fn a_report_shows_mail_and_groupware_per_kind_and_its_problems_in_words() {
+        let report = serde_json::json!({
+            "source": "s", "target": "t", "dry_run": false, "seconds": 75.0, "problems": [],
+            "folders": [
+                {"source": "INBOX", "target": "INBOX", "source_messages": 10, "copied": 8,
+                 "already_present": 1, "failed": [{"uid": 7, "size": 2048, "reason": "the target refused it: NO [LIMIT] too big"}],
+                 "skipped": []},
+                {"source": "Sent", "target": "Sent Items", "source_messages": 2, "copied": 2}
+            ],
+            "groupware": {
+                "source": "s", "target": "t", "dry_run": false, "problems": [], "seconds": 3.0,
+                "counts": {"calendars": {"total": 0, "transferred": 0}, "address_books": {"total": 0, "transferred": 0},
+                           "events": {"total": 0, "transferred": 0}, "tasks": {"total": 0, "transferred": 0},
+                           "journals": {"total": 0, "transferred": 0}, "contacts": {"total": 0, "transferred": 0}},
+                "collections": [
+                    {"kind": "calendar", "name": "Team Ü", "source": "/anna/team/", "target": "/anna/team/",
+                     "created": true, "delta": "full", "source_objects": 3, "copied": 2, "updated": 0,
+                     "already_present": 0, "unchanged": 0, "deleted_on_target": 0,
+                     "failed": [{"href": "/anna/team/x.ics", "uid": "x-1", "reason": "the server answered 507"}],
+                     "notes": [], "error": null,
+                     "kinds": {"event": {"total": 3, "transferred": 2}}},
+                    {"kind": "addressbook", "name": "Contacts", "source": "/anna/book/", "target": null,
+                     "created": false, "delta": "full", "source_objects": 4, "copied": 0, "updated": 0,
+                     "already_present": 0, "unchanged": 0, "deleted_on_target": 0, "failed": [],
+                     "notes": [], "error": "the target has no address book home",
+                     "kinds": {"contact": {"total": 4, "transferred": 0}}}
+                ]
+            }
+        });
+        let zone = jiff::tz::TimeZone::get("Europe/Berlin").unwrap();
+        let item = finished_item(&zone, &record(report));
+        assert_eq!((item.copied, item.already_present, item.failed), (10, 1, 1));
+        let kinds: Vec<(&str, u64, u64)> = item
+            .kinds
+            .iter()
+            .map(|k| (k.kind, k.total, k.on_target))
+            .collect();
+        assert_eq!(
+            kinds,
+            vec![
+                ("Mail (messages)", 12, 11),
+                ("Calendars", 1, 1),
+                ("Address books", 1, 0),
+                ("Events", 3, 2),
+                ("Contacts", 4, 0)
+            ]
+        );
+        assert_eq!(item.collections.len(), 2);
+        assert_eq!(
+            item.collections[1].error.as_deref(),
+            Some("the target has no address book home")
+        );
+        let words = item.problems.join("\n");
+        assert!(
+            words.contains(
+                "Folder INBOX, message UID 7 (2.0 kB) was not copied: the target refused it"
+            ),
+            "{words}"
+        );
+        assert!(
+            words.contains("calendar Team Ü, x-1 was not copied: the server answered 507"),
+            "{words}"
+        );
+        assert!(
+            words.contains("addressbook Contacts: the target has no address book home"),
+            "{words}"
+        );
+        assert_eq!(item.seconds, "about a minute");
+
+        // A report that cannot be read is said so, not dropped in silence.
+        let mut broken = record(serde_json::json!({}));
+        broken.report_json = Some("{\"folders\": 7}".into());
+        let item = finished_item(&zone, &broken);
+        assert!(!item.has_report);
+        assert!(
+            item.problems[0].starts_with("The report of this migration could not be read"),
+            "{:?}",
+            item.problems
+        );
+    }
 
     #[test]
     fn sizes_and_durations_read_naturally() {

@@ -1,7 +1,7 @@
-//! The web UI over plain HTTP (the browser tests in mailferry-cli drive it in Chromium):
-//! the login and its cookies, every tab behind it, CSRF refusals, the login rate limit,
-//! security headers, and the Migration form's field errors that keep what was typed
-//! except the passwords.
+//! The web UI over plain HTTP, as a browser without JavaScript uses it (the browser tests in
+//! mailferry-cli drive it in Chromium): the login and its cookies, every tab behind it,
+//! CSRF refusals, the login rate limit, security headers, the Migration form's field errors
+//! that keep what was typed except the passwords, and a list uploaded as a file.
 
 use std::collections::HashMap;
 
@@ -401,5 +401,144 @@ async fn field_errors_are_shown_beside_their_fields_and_typed_values_kept_but_pa
         !page.body.contains("Secret-Source-Pw") && !page.body.contains("Secret-Target-Pw"),
         "passwords are never written back"
     );
+    service.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_uploaded_list_is_checked_and_submitted_without_a_password_in_any_page() {
+    let service = Service::start().await;
+    let mut visitor = Visitor::new(&service);
+    visitor.log_in(ADMIN).await;
+    let page = visitor.get("/ui/mass").await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("<h1>Mass migration</h1>"));
+    let token = page.csrf();
+    let upload = |list: &str| {
+        reqwest::multipart::Form::new()
+            .text("csrf", token.clone())
+            .text("list", "")
+            .part(
+                "file",
+                reqwest::multipart::Part::bytes(list.as_bytes().to_vec())
+                    .file_name("customers.csv")
+                    .mime_str("text/csv")
+                    .unwrap(),
+            )
+    };
+    let line = |user: &str, password: &str| {
+        format!("imap;{user}@old.example;;{password};imap://127.0.0.1:1;imap;{user}@new.example;;{password}x;imap://127.0.0.1:2;;")
+    };
+
+    // A faulty list: the table marks the field, masks the passwords, offers no submit.
+    let faulty = format!(
+        "{}\n{}\n",
+        line("anna", "Anna-Secret-1"),
+        line("anna", "Anna-Secret-2").replace("anna@old.example", "anna@@old")
+    );
+    let request = visitor
+        .client
+        .post(format!("{}/ui/mass", service.base))
+        .multipart(upload(&faulty));
+    let page = visitor.send(request).await;
+    assert_eq!(page.status, 422, "{}", page.body);
+    assert!(
+        page.body
+            .contains("<td class=\"bad\">anna@@old<span class=\"why\">"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("2 lines"), "{}", page.body);
+    assert!(!page.body.contains("Anna-Secret"), "passwords are masked");
+    assert!(!page.body.contains("submit-list"));
+
+    // Not UTF-8: said so, with the file's name.
+    let latin1 = reqwest::multipart::Form::new()
+        .text("csrf", token.clone())
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(vec![b'a', 0xff, b'b']).file_name("latin1.txt"),
+        );
+    let request = visitor
+        .client
+        .post(format!("{}/ui/mass", service.base))
+        .multipart(latin1);
+    let page = visitor.send(request).await;
+    assert_eq!(page.status, 400);
+    assert!(
+        page.body
+            .contains("The file latin1.txt is not UTF-8 text (byte 2 is not)"),
+        "{}",
+        page.body
+    );
+
+    // A clean list: a submit step with a token, and no password in the page.
+    let clean = format!(
+        "{}\n{}\n",
+        line("anna", "Anna-Secret-1"),
+        line("bert", "Bert-Secret-1")
+    );
+    let request = visitor
+        .client
+        .post(format!("{}/ui/mass", service.base))
+        .multipart(upload(&clean));
+    let page = visitor.send(request).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page
+        .body
+        .contains("Check the logins and submit 2 migrations"));
+    assert!(!page.body.contains("Secret"), "no password in the page");
+    let at = page.body.find("name=\"list\" value=\"").unwrap() + "name=\"list\" value=\"".len();
+    let list_token = page.body[at..at + 64].to_string();
+
+    // Another session cannot submit it.
+    let mut other = Visitor::new(&service);
+    other.log_in(ADMIN).await;
+    let other_csrf = other.get("/ui/mass").await.csrf();
+    let page = other
+        .post(
+            "/ui/mass/submit",
+            &[("csrf", &other_csrf), ("list", &list_token)],
+        )
+        .await;
+    assert_eq!(page.status, 409, "{}", page.body);
+
+    // Submitted: both lines' logins fail (closed ports), each named, nothing stored.
+    let page = visitor
+        .post(
+            "/ui/mass/submit",
+            &[("csrf", &token), ("list", &list_token)],
+        )
+        .await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        page.body.contains("0 of 2 migrations submitted"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("anna@old.example → anna@new.example"));
+    assert!(page
+        .body
+        .contains("Not submitted: the login failed on the source and the target side"));
+    assert!(!page.body.contains("Secret"));
+    let (_, listed) = service.get("/api/v1/migrations").await;
+    assert_eq!(listed["migrations"], json!([]));
+
+    // A list is submitted once.
+    let page = visitor
+        .post(
+            "/ui/mass/submit",
+            &[("csrf", &token), ("list", &list_token)],
+        )
+        .await;
+    assert_eq!(page.status, 409);
+    assert!(page.body.contains("is no longer waiting to be submitted"));
+
+    let template = visitor.get("/ui/mass/template").await;
+    assert_eq!(template.status, 200);
+    assert!(template.headers["content-disposition"]
+        .to_str()
+        .unwrap()
+        .contains("attachment"));
+    assert!(template.body.starts_with("# mailferry mass migration list"));
     service.stop().await;
 }

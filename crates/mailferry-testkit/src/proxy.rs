@@ -38,6 +38,12 @@ struct Shared {
     delay_micros: AtomicU64,
     /// Downstream bytes still allowed before the next cut, when armed.
     cut_budget: Mutex<Option<u64>>,
+    /// Client commands to answer with a NO [LIMIT], when armed.
+    refusal: Mutex<Option<Refusal>>,
+    /// Commands refused so far.
+    refused: AtomicUsize,
+    /// Per connection: tags whose server answer is to be turned into NO [LIMIT].
+    rewrites: Mutex<HashMap<u64, Vec<Vec<u8>>>>,
     accepted: AtomicUsize,
     /// Connections whose client has not closed its side yet, and the most there were.
     client_open: AtomicUsize,
@@ -46,6 +52,17 @@ struct Shared {
     /// Both sockets of every live connection, so `cut_all` can reach them.
     live: Mutex<HashMap<u64, Connection>>,
 }
+
+#[derive(Debug)]
+struct Refusal {
+    prefix: Vec<u8>,
+    left: usize,
+}
+
+/// What the server answers to the stand-in command, and what the client gets instead.
+/// (Dovecot answers a STATUS of a missing mailbox `NO Mailbox doesn't exist: ...`.)
+const STAND_IN_ANSWER: &[u8] = b" NO ";
+const THROTTLED_ANSWER: &[u8] = b" NO [LIMIT] ";
 
 #[derive(Debug)]
 struct Connection {
@@ -81,6 +98,9 @@ impl FaultProxy {
             refusing: AtomicBool::new(false),
             delay_micros: AtomicU64::new(0),
             cut_budget: Mutex::new(None),
+            refusal: Mutex::new(None),
+            refused: AtomicUsize::new(0),
+            rewrites: Mutex::new(HashMap::new()),
             accepted: AtomicUsize::new(0),
             client_open: AtomicUsize::new(0),
             peak: AtomicUsize::new(0),
@@ -143,6 +163,24 @@ impl FaultProxy {
     /// contacting the upstream (live ones continue).
     pub fn refuse(&self, refuse: bool) {
         self.shared.refusing.store(refuse, Ordering::SeqCst);
+    }
+
+    /// Arms a throttling server: the next `times` IMAP commands (over all connections) whose
+    /// text after the tag starts with `prefix` (e.g. `UID FETCH`, case-insensitive) are
+    /// answered `TAG NO [LIMIT] ...` without being carried out. The proxy sends the server a
+    /// harmless `STATUS` of a missing mailbox under the same tag instead and turns its
+    /// answer into the `NO [LIMIT]`, so the answer comes in the server's own order.
+    /// Only for plaintext connections whose client sends no literals in such commands.
+    pub fn refuse_commands(&self, prefix: &str, times: usize) {
+        *lock(&self.shared.refusal) = Some(Refusal {
+            prefix: prefix.to_ascii_uppercase().into_bytes(),
+            left: times,
+        });
+    }
+
+    /// Commands answered NO [LIMIT] so far (see [`FaultProxy::refuse_commands`]).
+    pub fn refused_commands(&self) -> usize {
+        self.shared.refused.load(Ordering::SeqCst)
     }
 
     /// Connections accepted so far, refused ones included.
@@ -252,6 +290,9 @@ fn start_pumps(shared: &Arc<Shared>, client: TcpStream, server: TcpStream) -> st
 /// Copies `from` → `to` chunk by chunk, applying delay and (downstream) the cut.
 fn pump(shared: &Shared, id: u64, mut from: TcpStream, mut to: TcpStream, downstream: bool) {
     let mut buffer = vec![0u8; 16 * 1024];
+    // Client bytes held until their line is complete, while refusals are armed; server
+    // bytes held while they may be the start of an answer to rewrite.
+    let mut held: Vec<u8> = Vec::new();
     loop {
         let read = match from.read(&mut buffer) {
             Ok(0) => {
@@ -267,6 +308,12 @@ fn pump(shared: &Shared, id: u64, mut from: TcpStream, mut to: TcpStream, downst
         if delay > 0 {
             thread::sleep(Duration::from_micros(delay));
         }
+        let data = if downstream {
+            rewrite_answers(shared, id, &mut held, &buffer[..read])
+        } else {
+            refuse_commands(shared, id, &mut held, &buffer[..read])
+        };
+        let read = data.len();
         let (forward, cut) = if downstream {
             let mut budget = lock(&shared.cut_budget);
             match *budget {
@@ -283,7 +330,7 @@ fn pump(shared: &Shared, id: u64, mut from: TcpStream, mut to: TcpStream, downst
         } else {
             (read, false)
         };
-        if to.write_all(&buffer[..forward]).is_err() || cut {
+        if to.write_all(&data[..forward]).is_err() || cut {
             break;
         }
     }
@@ -293,4 +340,85 @@ fn pump(shared: &Shared, id: u64, mut from: TcpStream, mut to: TcpStream, downst
     }
     let _ = from.shutdown(Shutdown::Both);
     let _ = to.shutdown(Shutdown::Both);
+}
+
+/// Client → server: while refusals are armed, whole lines only; a refused command goes on
+/// as a `STATUS` of a missing mailbox under its tag (see [`FaultProxy::refuse_commands`]).
+fn refuse_commands(shared: &Shared, id: u64, held: &mut Vec<u8>, chunk: &[u8]) -> Vec<u8> {
+    let armed = || lock(&shared.refusal).as_ref().is_some_and(|r| r.left > 0);
+    if held.is_empty() && !armed() {
+        return chunk.to_vec();
+    }
+    held.extend_from_slice(chunk);
+    let mut out = Vec::with_capacity(held.len());
+    while let Some(end) = held.windows(2).position(|w| w == b"\r\n") {
+        let line: Vec<u8> = held.drain(..end + 2).collect();
+        let Some(space) = line.iter().position(|b| *b == b' ') else {
+            out.extend(line);
+            continue;
+        };
+        let (tag, rest) = (&line[..space], &line[space + 1..]);
+        let mut refusal = lock(&shared.refusal);
+        match refusal.as_mut() {
+            Some(r) if r.left > 0 && rest.to_ascii_uppercase().starts_with(&r.prefix) => {
+                r.left -= 1;
+                shared.refused.fetch_add(1, Ordering::SeqCst);
+                lock(&shared.rewrites)
+                    .entry(id)
+                    .or_default()
+                    .push(tag.to_vec());
+                out.extend_from_slice(tag);
+                out.extend_from_slice(b" STATUS \"Too many commands, slow down\" (MESSAGES)\r\n");
+            }
+            _ => out.extend(line),
+        }
+    }
+    if !armed() {
+        out.append(held);
+    }
+    out
+}
+
+/// Server → client: the answer to a stand-in command becomes `TAG NO [LIMIT] ...`. Bytes
+/// that may be the start of such an answer wait for the next chunk.
+fn rewrite_answers(shared: &Shared, id: u64, held: &mut Vec<u8>, chunk: &[u8]) -> Vec<u8> {
+    let mut rewrites = lock(&shared.rewrites);
+    let Some(tags) = rewrites.get_mut(&id).filter(|t| !t.is_empty()) else {
+        if held.is_empty() {
+            return chunk.to_vec();
+        }
+        held.extend_from_slice(chunk);
+        return std::mem::take(held);
+    };
+    held.extend_from_slice(chunk);
+    let mut data = std::mem::take(held);
+    tags.retain(|tag| {
+        let mut pattern = tag.clone();
+        pattern.extend_from_slice(STAND_IN_ANSWER);
+        match data.windows(pattern.len()).position(|w| w == pattern.as_slice()) {
+            Some(at) => {
+                let mut replaced = data[..at].to_vec();
+                replaced.extend_from_slice(tag);
+                replaced.extend_from_slice(THROTTLED_ANSWER);
+                replaced.extend_from_slice(&data[at + pattern.len()..]);
+                data = replaced;
+                false
+            }
+            None => true,
+        }
+    });
+    // Hold back a tail that could begin an answer still to come.
+    let mut keep = 0;
+    for tag in tags.iter() {
+        let mut pattern = tag.clone();
+        pattern.extend_from_slice(STAND_IN_ANSWER);
+        for n in (1..pattern.len()).rev() {
+            if n <= data.len() && data.ends_with(&pattern[..n]) {
+                keep = keep.max(n);
+                break;
+            }
+        }
+    }
+    *held = data.split_off(data.len() - keep);
+    data
 }

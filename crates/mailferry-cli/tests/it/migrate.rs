@@ -431,6 +431,52 @@ fn a_connection_cut_mid_transfer_is_retried_and_nothing_is_lost_or_doubled() {
     assert_eq!(on_target as usize, corpus.message_count());
 }
 
+/// Dovecot does not throttle on request: a proxy in front of each side answers some
+/// commands `NO [LIMIT]` (RFC 5530) without carrying them out, as a throttling server does.
+#[test]
+fn throttling_answers_on_either_side_are_backed_off_and_nothing_is_lost_or_doubled() {
+    let pair = Pair::new(Dovecot::start().unwrap());
+    let corpus = bulk_corpus(23, 300, 3);
+    pair.source.fill(USER1, USER1_PASSWORD, &corpus).unwrap();
+    let proxy = |port: u16| {
+        mailferry_testkit::proxy::FaultProxy::start(format!("127.0.0.1:{port}").parse().unwrap())
+    };
+    let (source, target) = (
+        proxy(pair.source.imap_port()),
+        proxy(pair.target.imap_port()),
+    );
+    // Body fetches at the source, folder selection at the target.
+    source.refuse_commands("UID FETCH", 3);
+    target.refuse_commands("SELECT", 2);
+    let report_file = pair.state.path().join("throttled.json");
+    let mut args = pair.migrate_args(&report_file);
+    args[2] = format!("imap://{USER1}@127.0.0.1:{}", source.port());
+    args[4] = format!("imap://{USER2}@127.0.0.1:{}", target.port());
+    // In the clear, so that the proxies see the commands.
+    args.push("--plaintext".into());
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = mailferry(&argv, &Pair::env());
+    assert!(
+        out.status.success(),
+        "migrate against throttling servers: {}\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert_eq!(source.refused_commands(), 3, "{}", stderr(&out));
+    assert_eq!(target.refused_commands(), 2, "{}", stderr(&out));
+    let log = stderr(&out);
+    assert!(
+        log.matches("server busy").count() >= 5 && log.contains("LIMIT"),
+        "each throttling answer is logged and backed off from: {log}"
+    );
+    pair.assert_verified();
+    let on_target: u64 = doveadm_counts(&pair.target, USER2)
+        .iter()
+        .map(|(_, c)| c)
+        .sum();
+    assert_eq!(on_target as usize, corpus.message_count());
+}
+
 #[test]
 fn a_uidvalidity_change_at_the_source_is_matched_by_fingerprint_not_copied_again() {
     let pair = Pair::new(Dovecot::start().unwrap());

@@ -70,9 +70,13 @@ impl DavUrl {
             return Err(bad("it names no host"));
         }
         if url.password().is_some() {
-            return Err(bad(
-                "it holds a password; passwords never go in addresses: use the password options",
-            ));
+            let _ = url.set_password(Some("***"));
+            return Err(DavError::BadUrl {
+                url: url.to_string(),
+                reason:
+                    "it holds a password; passwords never go in addresses: use the password options"
+                        .into(),
+            });
         }
         if url.query().is_some() || url.fragment().is_some() {
             return Err(bad("it has a `?query` or `#fragment`; give only the path"));
@@ -346,7 +350,13 @@ mod tests {
             DavUrl::parse("https://alice%40example.com@dav.example.com/remote.php/dav").unwrap();
         assert_eq!(u.user.as_deref(), Some("alice@example.com"));
         assert_eq!(u.url.as_str(), "https://dav.example.com/remote.php/dav/");
-        assert!(DavUrl::parse("https://a:pw@h/").is_err());
+        let leak = DavUrl::parse("https://a:secret-pw@h/")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            !leak.contains("secret-pw") && leak.contains("***"),
+            "{leak}"
+        );
         assert!(DavUrl::parse("imap://a@h/").is_err());
         assert!(DavUrl::parse("http://").is_err());
         assert!(DavUrl::parse("http://h/?x=1").is_err());

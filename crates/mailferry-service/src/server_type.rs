@@ -5,19 +5,43 @@ use mailferry_imap::{Endpoint, ImapUrl, Security, TlsOptions};
 /// The types a migration may name, with what each migrates in this version.
 pub const SERVER_TYPES: &[(&str, &str)] = &[
     ("imap", "any IMAP server: folders, messages, flags, dates"),
-    ("zimbra", "IMAP (groupware not yet)"),
+    (
+        "zimbra",
+        "IMAP, and calendars, tasks and contacts over CalDAV/CardDAV (https://HOST/dav/)",
+    ),
     ("exchange", "IMAP (groupware not yet)"),
     (
         "office365",
         "IMAP with an OAuth2 token or app password (groupware not yet)",
     ),
     ("gmail", "IMAP with an app password (labels as folders)"),
-    ("kolab", "IMAP (groupware not yet)"),
-    ("openxchange", "IMAP (groupware not yet)"),
+    (
+        "kolab",
+        "IMAP, and calendars, tasks and contacts over CalDAV/CardDAV (https://HOST/iRony/)",
+    ),
+    (
+        "openxchange",
+        "IMAP, and calendars, tasks and contacts over CalDAV/CardDAV (https://HOST/servlet/dav/)",
+    ),
     ("pop3", "not supported yet"),
     ("maildir", "not supported yet"),
     ("mbox", "not supported yet"),
 ];
+
+/// The CalDAV/CardDAV address of one side: the explicit one (`source.dav`), else the type's
+/// usual one on the IMAP host (zimbra, kolab, openxchange); none for types without
+/// groupware here (imap, gmail) or whose groupware needs EWS or Graph (exchange, office365).
+pub fn dav_address(server_type: &str, imap_host: &str, explicit: Option<&str>) -> Option<String> {
+    if let Some(explicit) = explicit {
+        return Some(explicit.to_string());
+    }
+    match server_type {
+        "zimbra" | "kolab" | "openxchange" => {
+            mailferry_dav::ServerKind::parse(server_type)?.default_url(imap_host)
+        }
+        _ => None,
+    }
+}
 
 /// Why a type or server cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq)]

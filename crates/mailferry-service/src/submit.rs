@@ -31,6 +31,9 @@ pub struct SubmitRequest {
     /// Accept the source server's certificate unverified (lab servers).
     #[serde(rename = "source.insecure")]
     pub source_insecure: Option<bool>,
+    /// The source's CalDAV/CardDAV address, over the type's usual one (groupware).
+    #[serde(rename = "source.dav")]
+    pub source_dav: Option<String>,
     #[serde(rename = "target.type")]
     pub target_type: Option<String>,
     #[serde(rename = "target.email")]
@@ -43,6 +46,9 @@ pub struct SubmitRequest {
     pub target_server: Option<String>,
     #[serde(rename = "target.insecure")]
     pub target_insecure: Option<bool>,
+    /// The target's CalDAV/CardDAV address.
+    #[serde(rename = "target.dav")]
+    pub target_dav: Option<String>,
     /// `YYYY-MM-DD HH:MM` in the server's time zone, or RFC 3339; empty: now.
     pub startdate: Option<String>,
     /// Optional: when the delta pass runs (after the MX switch).
@@ -60,6 +66,8 @@ pub struct FieldError {
 #[derive(Debug, Clone)]
 pub struct SideInput {
     pub record: EndpointRecord,
+    /// The explicit CalDAV/CardDAV address, if one was given.
+    pub dav: Option<String>,
     pub endpoint: Endpoint,
     pub password: SecretString,
 }
@@ -104,7 +112,11 @@ pub fn validate(
         request.source_insecure.unwrap_or(false),
         config,
         &mut errors,
-    );
+    )
+    .map(|mut input| {
+        input.dav = dav_field("source", request.source_dav, &mut errors);
+        input
+    });
     let target = side(
         "target",
         [
@@ -117,7 +129,12 @@ pub fn validate(
         request.target_insecure.unwrap_or(false),
         config,
         &mut errors,
-    );
+    )
+    .map(|mut input| {
+        input.dav = dav_field("target", request.target_dav, &mut errors);
+        input
+    });
+
     let start_at = match request
         .startdate
         .as_deref()
@@ -253,6 +270,7 @@ fn side(
     let mut endpoint = endpoint?;
     endpoint.tls.ca_file.clone_from(&config.ca_file);
     Some(SideInput {
+        dav: None,
         record: EndpointRecord {
             server_type: kind,
             email,
@@ -263,6 +281,23 @@ fn side(
         endpoint,
         password: SecretString::from(password?),
     })
+}
+
+/// A `source.dav` / `target.dav` field: empty is none, else an http(s) address.
+fn dav_field(side: &str, value: Option<String>, errors: &mut Vec<FieldError>) -> Option<String> {
+    let value = value
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())?;
+    match mailferry_dav::DavUrl::parse(&value) {
+        Ok(_) => Some(value),
+        Err(e) => {
+            errors.push(FieldError {
+                field: format!("{side}.dav"),
+                message: e.to_string(),
+            });
+            None
+        }
+    }
 }
 
 /// The endpoint as a URL, so that its TLS mode survives storage.
@@ -322,11 +357,20 @@ pub async fn store_validated(
         .zip(&sealed)
         .map(|(new, sealed)| (new, &sealed[..]))
         .collect();
-    Ok(state
+    let stored = state
         .store
         .insert_migrations(&batch, crate::licence::FREE_MIGRATIONS)
-        .await?
-        .map(|()| news.into_iter().map(|n| n.id).collect()))
+        .await?;
+    if stored.is_ok() {
+        for (new, v) in news.iter().zip(validated) {
+            for (side, input) in [("source", &v.source), ("target", &v.target)] {
+                if let Some(url) = &input.dav {
+                    state.store.set_migration_dav(&new.id, side, url).await?;
+                }
+            }
+        }
+    }
+    Ok(stored.map(|()| news.into_iter().map(|n| n.id).collect()))
 }
 
 /// Why a credential check failed: which side, in words, with a hint.

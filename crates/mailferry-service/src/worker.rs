@@ -6,13 +6,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use mailferry_engine::groupware::{copy_groupware, GroupwareJob};
 use mailferry_engine::{migrate, Account, CopyOptions, Job, Outcome, Progress};
 use mailferry_imap::Auth;
 use mailferry_store::{MigrationRecord, MigrationState, Pass, ProgressRecord};
 use secrecy::SecretString;
 use tokio::sync::watch;
 
-use crate::server_type::imap_endpoint;
+use crate::server_type::{dav_address, imap_endpoint};
 use crate::{now, AppState};
 
 /// Runs `count` workers until `shutdown` turns true; a running pass is given a few seconds
@@ -116,7 +117,20 @@ async fn run_pass(
                 worker.to_string(),
                 progress.clone(),
             );
-            let result = migrate(&job, &state.store, progress.clone()).await;
+            let mut result = migrate(&job, &state.store, progress.clone()).await;
+            // Calendars, tasks and contacts after the mail, when both sides have them.
+            if let Ok((report, _)) = &mut result {
+                if !progress.stopping() {
+                    match groupware_job(state, &record, &job).await {
+                        Ok(Some(groupware)) => {
+                            report.groupware =
+                                Some(copy_groupware(&groupware, &state.store, &progress).await);
+                        }
+                        Ok(None) => {}
+                        Err(problem) => report.problems.push(problem),
+                    }
+                }
+            }
             keeper.abort();
             let _ = keeper.await;
             save_progress(state, &id, &progress).await;
@@ -134,11 +148,21 @@ async fn run_pass(
                     let json = serde_json::to_string(&report).ok();
                     let problem = match report.outcome() {
                         Outcome::Complete => None,
-                        Outcome::Partial => Some(format!(
-                            "{} messages could not be copied and {} folders had errors: see the report; the next pass retries them",
-                            report.failed(),
-                            report.folders.iter().filter(|f| f.error.is_some()).count()
-                        )),
+                        Outcome::Partial => Some(match &report.groupware {
+                            Some(groupware) if groupware.outcome() != Outcome::Complete => format!(
+                                "{} messages and {} calendar or contact objects could not be copied, {} folders and {} calendars or address books had errors: see the report; the next pass retries them",
+                                report.failed(),
+                                groupware.failed(),
+                                report.folders.iter().filter(|f| f.error.is_some()).count(),
+                                groupware.collections.iter().filter(|c| c.error.is_some()).count()
+                                    + groupware.problems.len()
+                            ),
+                            _ => format!(
+                                "{} messages could not be copied and {} folders had errors: see the report; the next pass retries them",
+                                report.failed(),
+                                report.folders.iter().filter(|f| f.error.is_some()).count()
+                            ),
+                        }),
                         Outcome::Failed => Some(report.problems.first().cloned().or_else(|| report.folders.iter().find_map(|f| f.error.clone())).unwrap_or_else(|| "the pass failed".into())),
                     };
                     let failed = report.outcome() == Outcome::Failed;
@@ -232,6 +256,67 @@ async fn save_progress(state: &AppState, id: &str, progress: &Progress) {
     if let Err(e) = state.store.update_progress(id, &record, now()).await {
         tracing::warn!(migration = %id, error = %e, "cannot save progress");
     }
+}
+
+/// The groupware job of a migration whose two sides have CalDAV/CardDAV addresses (given in
+/// `source.dav` / `target.dav`, or their type's usual one); the accounts' own logins.
+async fn groupware_job(
+    state: &AppState,
+    record: &MigrationRecord,
+    mail: &Job,
+) -> Result<Option<GroupwareJob>, String> {
+    let explicit = state
+        .store
+        .migration_dav(&record.id)
+        .await
+        .map_err(|e| format!("cannot read the calendar and contacts addresses: {e}"))?;
+    let mut sides = Vec::new();
+    for (side, endpoint, account) in [
+        ("source", &record.source, &mail.source),
+        ("target", &record.target, &mail.target),
+    ] {
+        let Some(endpoint) = endpoint else {
+            return Ok(None);
+        };
+        let given = explicit
+            .iter()
+            .find(|(s, _)| s == side)
+            .map(|(_, u)| u.as_str());
+        let Some(address) = dav_address(&endpoint.server_type, &account.endpoint.host, given)
+        else {
+            // Calendars and contacts at the source with nowhere to go: said, not skipped.
+            if side == "target" {
+                return Err(format!(
+                    "the calendars and contacts of the source ({}) were not copied: the target ({}) has no CalDAV/CardDAV address; submit the migration again with target.dav",
+                    record.source.as_ref().map_or("", |e| e.server_type.as_str()),
+                    endpoint.server_type
+                ));
+            }
+            return Ok(None);
+        };
+        let url = mailferry_dav::DavUrl::parse(&address)
+            .map_err(|e| format!("the {side} calendar and contacts address: {e}"))?;
+        let Auth::Password { user, password } = &account.auth else {
+            return Ok(None);
+        };
+        sides.push(mailferry_dav::DavEndpoint {
+            url: url.url,
+            user: url.user.unwrap_or_else(|| user.clone()),
+            password: password.clone(),
+            insecure: endpoint.insecure,
+            ca_file: state.config.ca_file.clone(),
+            timeout: Duration::from_secs(60),
+            server: mailferry_dav::ServerKind::parse(&endpoint.server_type).unwrap_or_default(),
+        });
+    }
+    let target = sides.pop().expect("two sides");
+    let source = sides.pop().expect("two sides");
+    Ok(Some(GroupwareJob {
+        id: record.id.clone(),
+        source,
+        target,
+        dry_run: false,
+    }))
 }
 
 async fn accounts(

@@ -232,6 +232,7 @@ pub async fn purge(
         return Err(conflict(&state, &id, "only a finished migration can be purged").await);
     }
     state.store.erase_secrets(&id).await?;
+    state.store.erase_migration_dav(&id).await?;
     one(State(state), MigrationId(id)).await
 }
 
@@ -325,6 +326,16 @@ fn view(state: &AppState, record: &MigrationRecord, with_report: bool) -> Value 
         "progress".into(),
         serde_json::to_value(progress).unwrap_or(Value::Null),
     );
+    // Groupware counts: live while a pass runs, else from the last pass's report.
+    let groupware = live
+        .as_ref()
+        .and_then(|p| p.groupware())
+        .and_then(|counts| serde_json::to_value(counts).ok())
+        .or_else(|| {
+            let report = serde_json::from_str::<Value>(record.report_json.as_deref()?).ok()?;
+            Some(report.get("groupware")?.get("counts")?.clone())
+        });
+    out.insert("groupware".into(), groupware.unwrap_or(Value::Null));
     if with_report {
         let report = record
             .report_json

@@ -122,6 +122,11 @@ pub struct SubmitRequestDoc {
     /// Accept the source server's certificate unverified (lab servers).
     #[serde(rename = "source.insecure")]
     source_insecure: Option<bool>,
+    /// The source's CalDAV/CardDAV address (`https://[USER@]HOST/PATH`), for calendars,
+    /// tasks and contacts; over the type's usual one (zimbra, kolab, openxchange). With it a
+    /// plain `imap` account's groupware is taken too; then `target.dav` is needed as well.
+    #[serde(rename = "source.dav")]
+    source_dav: Option<String>,
     /// Server type, as for the source.
     #[serde(rename = "target.type")]
     target_type: String,
@@ -137,6 +142,9 @@ pub struct SubmitRequestDoc {
     target_server: Option<String>,
     #[serde(rename = "target.insecure")]
     target_insecure: Option<bool>,
+    /// The target's CalDAV/CardDAV address, as for the source.
+    #[serde(rename = "target.dav")]
+    target_dav: Option<String>,
     /// When the first pass starts: `YYYY-MM-DD HH:MM` in the service's time zone, or RFC
     /// 3339; empty or missing: now.
     startdate: Option<String>,
@@ -179,6 +187,10 @@ pub struct MigrationDoc {
     purged: bool,
     attempts: i64,
     progress: ProgressDoc,
+    /// Calendars, address books, events, tasks, journals and contacts, each as
+    /// `{total, transferred}`, once a groupware pass has run (else null).
+    #[schema(value_type = Option<Object>)]
+    groupware: Option<serde_json::Value>,
     /// Only on `GET /api/v1/migrations/{id}` (and the actions): the run's report, or null.
     #[schema(value_type = Option<Object>)]
     report: Option<serde_json::Value>,

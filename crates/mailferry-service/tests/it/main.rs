@@ -2,6 +2,7 @@
 
 mod api;
 mod common;
+mod groupware;
 mod list_check;
 mod lists;
 mod openapi;

@@ -568,7 +568,7 @@ async fn the_api_holds_to_its_openapi_document_under_generated_requests() {
         }
         total += probes.len();
         assert!(
-            probes.len() <= 120,
+            probes.len() <= 140, // 131 for a migration (with source.dav and target.dav)
             "{method_name} {path}: {} requests",
             probes.len()
         );

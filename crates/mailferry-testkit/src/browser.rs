@@ -560,6 +560,15 @@ impl Element<'_> {
             .unwrap_or_else(|| Ok(Vec::new()))
     }
 
+    /// Gives it the keyboard focus, as Tab would.
+    pub fn focus(&self) -> Result<(), TestkitError> {
+        self.browser.execute(
+            "arguments[0].focus();",
+            vec![json!({ ELEMENT_KEY: self.id })],
+        )?;
+        Ok(())
+    }
+
     /// Whether it is the element that has the keyboard focus.
     pub fn has_focus(&self) -> Result<bool, TestkitError> {
         Ok(self.browser.focused()?.id == self.id)
@@ -598,6 +607,32 @@ impl Drop for Browser {
             let _ = driver.wait();
         }
     }
+}
+
+/// Serves `html` to every request, on a free loopback port, until the process ends; returns
+/// its address (`http://127.0.0.1:PORT/`). For pages a test needs besides the service
+/// under test: a fixture, or a page of another origin.
+pub fn serve_page(html: String) -> Result<String, TestkitError> {
+    use std::io::{Read, Write};
+    let listener =
+        std::net::TcpListener::bind(("127.0.0.1", 0)).map_err(TestkitError::NoFreePort)?;
+    let address = format!(
+        "http://{}/",
+        listener.local_addr().map_err(TestkitError::NoFreePort)?
+    );
+    thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut request = [0u8; 4096];
+            let _ = stream.read(&mut request);
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{html}",
+                html.len()
+            );
+        }
+    });
+    Ok(address)
 }
 
 /// Whether this process runs as root (uid 0), from `/proc/self/status`.

@@ -6,7 +6,7 @@ use std::net::TcpStream;
 use std::path::Path;
 use std::time::Duration;
 
-use mailferry_testkit::browser::keys;
+use mailferry_testkit::browser::{keys, serve_page};
 use mailferry_testkit::dovecot::{
     Dovecot, ALICE, ALICE_PASSWORD, USER1, USER1_PASSWORD, USER2, USER2_PASSWORD,
 };
@@ -117,6 +117,17 @@ fn value(browser: &Browser, css: &str) -> String {
         .to_string()
 }
 
+/// Sets a field's value by script, where typing is not what a test is about (a
+/// `datetime-local` takes keys in the browser's locale; a long list takes a while).
+fn set_value(browser: &Browser, id: &str, value: &str) {
+    browser
+        .execute(
+            "document.getElementById(arguments[0]).value = arguments[1];",
+            vec![json!(id), json!(value)],
+        )
+        .unwrap();
+}
+
 fn fill(browser: &Browser, css: &str, text: &str) {
     let field = browser.find(css).unwrap();
     field.clear().unwrap();
@@ -131,6 +142,23 @@ fn local_time_in(seconds: i64) -> String {
         .to_zoned(jiff::tz::TimeZone::get(ZONE).unwrap())
         .strftime("%Y-%m-%dT%H:%M:%S")
         .to_string()
+}
+
+/// Every visible form control has a label a screen reader reads out.
+fn assert_labelled(browser: &Browser) {
+    let unlabelled = browser
+        .execute(
+            "return [...document.querySelectorAll('input:not([type=hidden]), select, textarea')]\
+             .filter(e => !e.labels || e.labels.length === 0).map(e => e.id || e.name);",
+            vec![],
+        )
+        .unwrap();
+    assert_eq!(
+        unlabelled,
+        json!([]),
+        "controls without a label on {}",
+        browser.url().unwrap()
+    );
 }
 
 /// Logs in on the login page with the keyboard: the password field has the focus.
@@ -169,7 +197,8 @@ fn fill_side(browser: &Browser, side: &str, email: &str, user: &str, password: &
 }
 
 #[test]
-fn log_in_submit_with_a_wrong_then_right_password_watch_it_live_to_finished_with_counts() {
+fn a_wrong_password_names_the_side_then_a_migration_runs_live_to_finished_with_counts_and_is_purged(
+) {
     let source = Dovecot::start().unwrap();
     let target = Dovecot::start().unwrap();
     let corpus = nasty_corpus(false);
@@ -186,7 +215,22 @@ fn log_in_submit_with_a_wrong_then_right_password_watch_it_live_to_finished_with
     log_in(&browser, &ui);
     assert!(body(&browser).contains("2 of 2 migrations remaining"));
     assert!(body(&browser).contains("Server time zone: Europe/Berlin"));
+    assert_labelled(&browser);
     screenshot(&browser, "migration");
+    // The first Tab reaches the skip link, which takes the keyboard to the content.
+    browser.press(keys::TAB).unwrap();
+    let skip = browser.focused().unwrap();
+    assert_eq!(skip.text().unwrap(), "Skip to the content");
+    browser.press(keys::ENTER).unwrap();
+    assert_eq!(
+        browser
+            .focused()
+            .unwrap()
+            .attribute("id")
+            .unwrap()
+            .as_deref(),
+        Some("main")
+    );
 
     // The picker fills the target's address, username and server from Dovecot's users file.
     let options: Vec<String> = browser
@@ -263,12 +307,7 @@ fn log_in_submit_with_a_wrong_then_right_password_watch_it_live_to_finished_with
     // it goes by itself (server-sent events, no reload) once it is done.
     fill(&browser, "#source-password", USER1_PASSWORD);
     fill(&browser, "#target-password", USER2_PASSWORD);
-    browser
-        .execute(
-            "document.getElementById('startdate').value = arguments[0];",
-            vec![json!(local_time_in(5))],
-        )
-        .unwrap();
+    set_value(&browser, "startdate", &local_time_in(8));
     browser.find("#submit").unwrap().click().unwrap();
     browser.wait_for(".notice", PAGE).unwrap();
     assert!(browser.url().unwrap().contains("/ui/active?submitted="));
@@ -277,9 +316,18 @@ fn log_in_submit_with_a_wrong_then_right_password_watch_it_live_to_finished_with
         notice.contains("Submitted: user1@old.example → user2@new.example"),
         "{notice}"
     );
-    let row = browser.find("tr.highlight").unwrap();
-    let row_id = row.attribute("id").unwrap().unwrap();
-    assert!(row.text().unwrap().contains("Waiting to start"));
+    let url = browser.url().unwrap();
+    let row_id = format!("m-{}", url.rsplit('=').next().unwrap());
+    let row = browser.find(&format!("#{row_id}")).unwrap();
+    assert!(
+        row.text().unwrap().contains("Waiting to start"),
+        "{}",
+        row.text().unwrap()
+    );
+    assert_eq!(
+        row.attribute("class").unwrap().as_deref(),
+        Some("state-waiting highlight")
+    );
     browser
         .execute("window.stillTheSamePage = true;", vec![])
         .unwrap();
@@ -351,12 +399,7 @@ fn log_in_submit_with_a_wrong_then_right_password_watch_it_live_to_finished_with
         .unwrap();
     fill(&browser, "#target-password", ALICE_PASSWORD);
     browser.find("#target-insecure").unwrap().click().unwrap();
-    browser
-        .execute(
-            "document.getElementById('resyncdate').value = arguments[0];",
-            vec![json!(local_time_in(86_400))],
-        )
-        .unwrap();
+    set_value(&browser, "resyncdate", &local_time_in(86_400));
     browser.find("#submit").unwrap().click().unwrap();
     browser.wait_for(".notice", PAGE).unwrap();
     browser
@@ -369,10 +412,46 @@ fn log_in_submit_with_a_wrong_then_right_password_watch_it_live_to_finished_with
         &format!("{expected} of {expected} messages (100 %)"),
     );
     screenshot(&browser, "active");
+    assert_labelled(&browser);
+
+    // Cancel it from the keyboard: its Cancel button, then Enter.
+    let cancel = browser
+        .find("button[aria-label='Cancel the migration of alice@old.example']")
+        .unwrap();
+    cancel.focus().unwrap();
+    browser.press(keys::ENTER).unwrap();
+    wait_for_text(
+        &browser,
+        "The migration was cancelled and its credentials erased.",
+    );
+    wait_for_text(&browser, "No migration is active");
+
+    // Finished: the cancelled one and the done one; purging keeps the counts.
+    browser.goto(&ui.url("/ui/finished")).unwrap();
+    browser.wait_for("article.finished", PAGE).unwrap();
+    let articles = browser.find_all("article.finished").unwrap();
+    assert_eq!(articles.len(), 2);
+    assert!(articles[0].text().unwrap().contains("Cancelled"));
+    browser
+        .find("button[aria-label='Purge the personal data of the migration of user1@old.example']")
+        .unwrap()
+        .click()
+        .unwrap();
+    wait_for_text(&browser, "its counts are kept");
+    let purged = browser.find_all("article.finished").unwrap()[1]
+        .text()
+        .unwrap();
+    assert!(
+        purged.contains("(purged) → (purged)")
+            && purged.contains(&format!("{expected} messages copied")),
+        "{purged}"
+    );
+    assert!(!browser.source().unwrap().contains("user1@old.example"));
 
     browser.goto(&ui.url("/ui/information")).unwrap();
     browser.wait_for("#time-zone", PAGE).unwrap();
     assert_eq!(browser.find("#time-zone").unwrap().text().unwrap(), ZONE);
+    assert_labelled(&browser);
     screenshot(&browser, "information");
 
     browser.goto(&ui.url("/ui/migration")).unwrap();
@@ -412,39 +491,8 @@ fn list_line(
 
 /// Puts `text` into the list box (the typing of it is not what is tested) and checks it.
 fn check_list(browser: &Browser, text: &str) {
-    browser
-        .execute(
-            "document.getElementById('list').value = arguments[0];",
-            vec![json!(text)],
-        )
-        .unwrap();
+    set_value(browser, "list", text);
     browser.find("#check").unwrap().click().unwrap();
-}
-
-/// A page on another origin (another port of 127.0.0.1: the same site, so the browser sends
-/// the SameSite=Strict cookie) whose form posts itself to `action` at once.
-fn serve_forging_page(action: String) -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let address = format!("http://{}/", listener.local_addr().unwrap());
-    let page = format!(
-        "<!doctype html><html><body><form id=f method=post action=\"{action}\">\
-         <input name=key value=forged></form>\
-         <script>document.getElementById('f').submit()</script></body></html>"
-    );
-    std::thread::spawn(move || {
-        use std::io::{Read, Write};
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { return };
-            let mut request = [0u8; 4096];
-            let _ = stream.read(&mut request);
-            let _ = write!(
-                stream,
-                "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{page}",
-                page.len()
-            );
-        }
-    });
-    address
 }
 
 #[test]
@@ -654,7 +702,15 @@ fn a_list_with_errors_shows_red_fields_and_blue_duplicates_and_a_licence_key_let
 
     // A form forged by another site's page (same site, other port: the cookie goes along)
     // is refused, and changes nothing.
-    let forger = serve_forging_page(ui.url("/ui/licences"));
+    // A page on another origin (another port of 127.0.0.1: the same site, so the browser
+    // sends the SameSite=Strict cookie) whose form posts itself at once.
+    let forger = serve_page(format!(
+        "<!doctype html><html><body><form id=f method=post action=\"{}\">\
+         <input name=key value=forged></form>\
+         <script>document.getElementById('f').submit()</script></body></html>",
+        ui.url("/ui/licences")
+    ))
+    .unwrap();
     browser.goto(&forger).unwrap();
     wait_for_text(&browser, "This form was refused");
     browser.goto(&ui.url("/ui/licences")).unwrap();

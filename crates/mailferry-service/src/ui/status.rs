@@ -37,14 +37,34 @@ const FINISHED_SHOWN: usize = 100;
 /// How many problems of one kind a report lists before summing up the rest.
 const PROBLEMS_LISTED: usize = 20;
 
-/// One active migration.
-pub struct ActiveRow {
+/// Which migration, between which accounts, in which state: what a row of the Active tab
+/// and an entry of the Finished tab start with.
+pub struct Heading {
     pub id: String,
     pub short_id: String,
     pub source: String,
     pub target: String,
     pub state: &'static str,
     pub state_label: &'static str,
+}
+
+impl Heading {
+    fn of(record: &MigrationRecord) -> Self {
+        let (source, target) = accounts(record);
+        Self {
+            id: record.id.clone(),
+            short_id: record.id.chars().take(8).collect(),
+            source,
+            target,
+            state: record.state.as_str(),
+            state_label: state_label(record.state),
+        }
+    }
+}
+
+/// One active migration.
+pub struct ActiveRow {
+    pub heading: Heading,
     /// When it starts or resyncs, for the waiting states.
     pub when: Option<String>,
     pub total: u64,
@@ -117,6 +137,8 @@ pub struct StatusQuery {
     all: Option<String>,
     #[serde(default)]
     seen: Option<String>,
+    #[serde(default)]
+    highlight: Option<String>,
 }
 
 /// The words for a notice named in the query (a fixed set, so a link cannot put words of
@@ -201,7 +223,6 @@ fn active_row(ui: &Ui, record: &MigrationRecord, now: i64) -> ActiveRow {
     let zone = &ui.app.config.time_zone;
     let standing = standing(&ui.app, record, now);
     let progress = standing.progress;
-    let (source, target) = accounts(record);
     let when = match record.state {
         MigrationState::Waiting => Some(format!("starts {}", show_time(record.start_at, zone))),
         MigrationState::WaitingResync => record
@@ -221,12 +242,7 @@ fn active_row(ui: &Ui, record: &MigrationRecord, now: i64) -> ActiveRow {
         _ => "—".to_string(),
     };
     ActiveRow {
-        id: record.id.clone(),
-        short_id: record.id.chars().take(8).collect(),
-        source,
-        target,
-        state: record.state.as_str(),
-        state_label: state_label(record.state),
+        heading: Heading::of(record),
         when,
         total: progress.messages_total,
         done: progress.messages_done,
@@ -262,8 +278,8 @@ async fn active_rows(ui: &Ui) -> Result<Vec<ActiveRow>, mailferry_store::StoreEr
 fn signature(rows: &[ActiveRow]) -> String {
     let mut hash = Sha256::new();
     for row in rows {
-        hash.update(row.id.as_bytes());
-        hash.update(row.state.as_bytes());
+        hash.update(row.heading.id.as_bytes());
+        hash.update(row.heading.state.as_bytes());
         hash.update(row.when.as_deref().unwrap_or("").as_bytes());
     }
     hex::encode(&hash.finalize()[..8])
@@ -325,6 +341,7 @@ pub async fn active_events(
     struct Feed {
         ui: Arc<Ui>,
         csrf: String,
+        highlight: String,
         listed: String,
         cells: HashMap<String, String>,
         first: bool,
@@ -332,6 +349,7 @@ pub async fn active_events(
     let feed = Feed {
         ui,
         csrf: session.csrf,
+        highlight: query.highlight.unwrap_or_default(),
         listed: query.seen.unwrap_or_default(),
         cells: HashMap::new(),
         first: true,
@@ -346,13 +364,15 @@ pub async fn active_events(
             let listed = signature(&rows);
             let cells: HashMap<String, String> = rows
                 .iter()
-                .filter_map(|row| Some((row.id.clone(), ProgressCell { row }.render().ok()?)))
+                .filter_map(|row| {
+                    Some((row.heading.id.clone(), ProgressCell { row }.render().ok()?))
+                })
                 .collect();
             if listed != feed.listed {
                 let list = ActiveList {
                     rows: &rows,
                     csrf: &feed.csrf,
-                    highlight: "",
+                    highlight: &feed.highlight,
                 };
                 if let Ok(html) = list.render() {
                     events.push(Ok(Event::default().event("list").data(html)));
@@ -412,12 +432,7 @@ pub struct CollectionRow {
 
 /// One finished migration.
 pub struct FinishedItem {
-    pub id: String,
-    pub short_id: String,
-    pub source: String,
-    pub target: String,
-    pub state: &'static str,
-    pub state_label: &'static str,
+    pub heading: Heading,
     pub with_resync: bool,
     pub finished: String,
     pub copied: u64,
@@ -474,7 +489,6 @@ struct StoredProblem {
 }
 
 fn finished_item(zone: &jiff::tz::TimeZone, record: &MigrationRecord) -> FinishedItem {
-    let (source, target) = accounts(record);
     let mut problems = Vec::new();
     if let Some(error) = &record.error {
         problems.push(error.clone());
@@ -598,12 +612,7 @@ fn finished_item(zone: &jiff::tz::TimeZone, record: &MigrationRecord) -> Finishe
             .collect();
     }
     FinishedItem {
-        id: record.id.clone(),
-        short_id: record.id.chars().take(8).collect(),
-        source,
-        target,
-        state: record.state.as_str(),
-        state_label: state_label(record.state),
+        heading: Heading::of(record),
         with_resync: record.resync_at.is_some() && record.state == MigrationState::Done,
         finished: record
             .finished_at

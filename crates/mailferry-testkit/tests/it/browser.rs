@@ -1,11 +1,9 @@
 //! The browser harness against a page served on loopback by the test itself: it loads,
 //! elements are found, typed into and read, keys move the focus, and screenshots are PNGs.
 
-use std::io::{Read, Write};
-use std::net::TcpListener;
 use std::time::Duration;
 
-use mailferry_testkit::browser::keys;
+use mailferry_testkit::browser::{keys, serve_page};
 use mailferry_testkit::Browser;
 
 const PAGE: &str = "<!doctype html><html lang=en><head><title>harness page</title></head>\
@@ -14,28 +12,9 @@ const PAGE: &str = "<!doctype html><html lang=en><head><title>harness page</titl
 <script>document.getElementById('a').addEventListener('input', e => \
 document.getElementById('out').textContent = 'typed ' + e.target.value);</script></body></html>";
 
-/// Serves PAGE to every request until the test ends; returns its address.
-fn serve_page() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let address = format!("http://{}/", listener.local_addr().unwrap());
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { return };
-            let mut request = [0u8; 4096];
-            let _ = stream.read(&mut request);
-            let _ = write!(
-                stream,
-                "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{PAGE}",
-                PAGE.len()
-            );
-        }
-    });
-    address
-}
-
 #[test]
 fn browser_loads_types_reads_focuses_and_screenshots() {
-    let address = serve_page();
+    let address = serve_page(PAGE.to_string()).unwrap();
     let browser = Browser::start().unwrap();
     browser.goto(&address).unwrap();
     assert_eq!(browser.title().unwrap(), "harness page");

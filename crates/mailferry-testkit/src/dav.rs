@@ -442,18 +442,8 @@ impl DavServer {
 
     /// The hrefs of the objects in a collection (PROPFIND depth 1, collections left out).
     pub fn list(&self, collection: &str) -> Result<Vec<String>, TestkitError> {
-        let body = r#"<?xml version="1.0" encoding="utf-8"?><D:propfind xmlns:D="DAV:"><D:prop><D:getetag/></D:prop></D:propfind>"#;
-        let answer = self.request(
-            "PROPFIND",
-            collection,
-            &[
-                ("Depth", "1"),
-                ("Content-Type", "application/xml; charset=utf-8"),
-            ],
-            body.as_bytes(),
-        )?;
-        let answer = self.expect(answer, &format!("PROPFIND {collection}"), &[207])?;
-        Ok(hrefs(&answer.body)
+        Ok(self
+            .members(collection)?
             .into_iter()
             .filter(|h| !h.ends_with('/'))
             .collect())
@@ -461,21 +451,27 @@ impl DavServer {
 
     /// The hrefs of the collections under a home (the home itself left out).
     pub fn collections(&self, home: &str) -> Result<Vec<String>, TestkitError> {
+        Ok(self
+            .members(home)?
+            .into_iter()
+            .filter(|h| h.ends_with('/') && h != home)
+            .collect())
+    }
+
+    /// Every href a PROPFIND with depth 1 names.
+    fn members(&self, path: &str) -> Result<Vec<String>, TestkitError> {
         let body = r#"<?xml version="1.0" encoding="utf-8"?><D:propfind xmlns:D="DAV:"><D:prop><D:resourcetype/></D:prop></D:propfind>"#;
         let answer = self.request(
             "PROPFIND",
-            home,
+            path,
             &[
                 ("Depth", "1"),
                 ("Content-Type", "application/xml; charset=utf-8"),
             ],
             body.as_bytes(),
         )?;
-        let answer = self.expect(answer, &format!("PROPFIND {home}"), &[207])?;
-        Ok(hrefs(&answer.body)
-            .into_iter()
-            .filter(|h| h.ends_with('/') && h != home)
-            .collect())
+        let answer = self.expect(answer, &format!("PROPFIND {path}"), &[207])?;
+        Ok(hrefs(&answer.body))
     }
 
     /// Creates the corpus's collections and puts its objects; returns how many objects.

@@ -58,6 +58,25 @@ pub(crate) async fn open_account(endpoint: &DavEndpoint) -> Result<Account, DavE
     })
 }
 
+/// Both sides opened at once; else what failed on each, in words.
+pub(crate) async fn open_both(job: &GroupwareJob) -> Result<(Account, Account), Vec<String>> {
+    let (source, target) = tokio::join!(open_account(&job.source), open_account(&job.target));
+    match (source, target) {
+        (Ok(source), Ok(target)) => Ok((source, target)),
+        (source, target) => {
+            let what = "cannot read the calendars and address books";
+            let mut problems = Vec::new();
+            if let Err(e) = &source {
+                problems.push(side_problem(Side::Source, what, e));
+            }
+            if let Err(e) = &target {
+                problems.push(side_problem(Side::Target, what, e));
+            }
+            Err(problems)
+        }
+    }
+}
+
 /// `the source`/`the target` + the error's words and its hint.
 pub(crate) fn side_problem(side: Side, what: &str, error: &DavError) -> String {
     let mut text = format!("{what} on the {side} server: {error}");
@@ -80,24 +99,10 @@ pub async fn copy_groupware(
         dry_run: job.dry_run,
         ..GroupwareReport::default()
     };
-    let (source, target) = tokio::join!(open_account(&job.source), open_account(&job.target));
-    let (source, mut target) = match (source, target) {
-        (Ok(source), Ok(target)) => (source, target),
-        (source, target) => {
-            if let Err(e) = &source {
-                report.problems.push(side_problem(
-                    Side::Source,
-                    "cannot read the calendars and address books",
-                    e,
-                ));
-            }
-            if let Err(e) = &target {
-                report.problems.push(side_problem(
-                    Side::Target,
-                    "cannot reach the calendars and address books",
-                    e,
-                ));
-            }
+    let (source, mut target) = match open_both(job).await {
+        Ok(both) => both,
+        Err(problems) => {
+            report.problems = problems;
             report.seconds = started.elapsed().as_secs_f64();
             return report;
         }

@@ -12,7 +12,7 @@ use mailferry_dav::{
 };
 use serde::Serialize;
 
-use super::copy::{open_account, side_problem};
+use super::copy::{open_both, side_problem};
 use super::{match_target, GroupwareJob};
 use crate::error::Side;
 
@@ -84,24 +84,10 @@ pub async fn verify_groupware(job: &GroupwareJob) -> GroupwareVerifyReport {
         target: job.target.describe(),
         ..GroupwareVerifyReport::default()
     };
-    let (source, target) = tokio::join!(open_account(&job.source), open_account(&job.target));
-    let (source, target) = match (source, target) {
-        (Ok(s), Ok(t)) => (s, t),
-        (s, t) => {
-            if let Err(e) = &s {
-                report.problems.push(side_problem(
-                    Side::Source,
-                    "cannot read the calendars and address books",
-                    e,
-                ));
-            }
-            if let Err(e) = &t {
-                report.problems.push(side_problem(
-                    Side::Target,
-                    "cannot read the calendars and address books",
-                    e,
-                ));
-            }
+    let (source, target) = match open_both(job).await {
+        Ok(both) => both,
+        Err(problems) => {
+            report.problems = problems;
             return report;
         }
     };

@@ -159,6 +159,13 @@ pub struct FormalCheck {
 }
 
 impl FormalCheck {
+    /// As JSON, with `problems` in words.
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut value = serde_json::to_value(self).unwrap_or(serde_json::Value::Null);
+        value["problems"] = serde_json::json!(self.problems());
+        value
+    }
+
     /// Every problem, one line of text each (`line 7, source.email: ...`).
     pub fn problems(&self) -> Vec<String> {
         let mut out = Vec::new();
@@ -497,6 +504,34 @@ fn login(username: &Option<String>, email: &Option<String>) -> String {
         .or(email.as_deref())
         .unwrap_or("")
         .to_string()
+}
+
+/// A whole check, as JSON: the formal check and, when it is clean and `logins` is asked
+/// for, every line's logins (`logins`: `{checked, failed}`, else null); `clean` covers both.
+pub async fn check_report(
+    text: &str,
+    format: Option<ListFormat>,
+    logins: bool,
+    config: &ServiceConfig,
+    now: i64,
+) -> serde_json::Value {
+    let formal = check_formal(text, format, config, now);
+    let mut report = formal.to_json();
+    let mut failed_logins = 0;
+    report["logins"] = if logins && formal.clean {
+        let failed = check_logins(
+            &formal.lines,
+            config.per_host_connections,
+            config.check_timeout,
+        )
+        .await;
+        failed_logins = failed.len();
+        serde_json::json!({ "checked": formal.lines.len(), "failed": failed })
+    } else {
+        serde_json::Value::Null
+    };
+    report["clean"] = serde_json::json!(formal.clean && failed_logins == 0);
+    report
 }
 
 /// A line whose logins failed.

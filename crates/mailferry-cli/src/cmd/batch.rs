@@ -12,7 +12,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand, ValueEnum};
-use mailferry_service::batch::{check_formal, check_logins, submit_list, ListFormat, ListRefused};
+use mailferry_service::batch::{check_report, submit_list, ListFormat, ListRefused};
 use mailferry_service::licence::{allowance, short_message, SHORT_HINT};
 use mailferry_service::AppState;
 use serde_json::{json, Value};
@@ -234,28 +234,14 @@ async fn check(mut args: CheckArgs) -> anyhow::Result<ExitCode> {
         body
     } else {
         let state = local_state(&mut args.target).await?;
-        let formal = check_formal(
+        check_report(
             &list,
             args.format.format(),
+            !args.formal_only,
             &state.config,
             mailferry_service::now(),
-        );
-        let mut report = serde_json::to_value(&formal)?;
-        report["problems"] = json!(formal.problems());
-        let failed = if formal.clean && !args.formal_only {
-            let failed = check_logins(
-                &formal.lines,
-                state.config.per_host_connections,
-                state.config.check_timeout,
-            )
-            .await;
-            report["logins"] = json!({ "checked": formal.lines.len(), "failed": failed });
-            failed.len()
-        } else {
-            0
-        };
-        report["clean"] = json!(formal.clean && failed == 0);
-        report
+        )
+        .await
     };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -306,11 +292,9 @@ async fn submit(mut args: SubmitArgs) -> anyhow::Result<ExitCode> {
                 (out, None)
             }
             Err(ListRefused::Formal(formal)) => {
-                let mut report = serde_json::to_value(&formal)?;
-                report["problems"] = json!(formal.problems());
                 let body = json!({
                     "error": format!("the list has {} problems; nothing was submitted", formal.problems().len()),
-                    "report": report,
+                    "report": formal.to_json(),
                 });
                 (body.clone(), Some(body))
             }

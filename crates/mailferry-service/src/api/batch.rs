@@ -13,9 +13,7 @@ use serde_json::{json, Value};
 
 use super::error::ApiError;
 use super::openapi::{ErrorDoc, ListCheckDoc, ListOutcomeDoc};
-use crate::batch::{
-    check_formal, check_logins, submit_list, FormalCheck, ListFormat, ListRefused, TEMPLATE,
-};
+use crate::batch::{check_report, submit_list, ListFormat, ListRefused, TEMPLATE};
 use crate::licence::allowance;
 use crate::{now, AppState};
 
@@ -67,13 +65,6 @@ fn query_error(rejection: axum::extract::rejection::QueryRejection) -> ApiError 
         .hint("the parameters are credentials=true|false and format=auto|mailferry|imapsync")
 }
 
-/// The formal check as JSON, with one line of text per problem.
-fn formal_json(check: &FormalCheck) -> Value {
-    let mut value = serde_json::to_value(check).unwrap_or(Value::Null);
-    value["problems"] = json!(check.problems());
-    value
-}
-
 /// Check a list without submitting anything: every line and field, duplicates, and (unless
 /// `credentials=false`, and only when the formal check is clean) every line's logins.
 #[utoipa::path(
@@ -100,21 +91,14 @@ pub async fn check(
     let Query(query) = query.map_err(query_error)?;
     let format = format(query.format.as_deref())?;
     let text = list_text(&body)?;
-    let formal = check_formal(text, format, &state.config, now());
-    let mut out = formal_json(&formal);
-    out["logins"] = if query.credentials.unwrap_or(true) && formal.clean {
-        let failed = check_logins(
-            &formal.lines,
-            state.config.per_host_connections,
-            state.config.check_timeout,
-        )
-        .await;
-        json!({ "checked": formal.lines.len(), "failed": failed })
-    } else {
-        Value::Null
-    };
-    out["clean"] =
-        json!(formal.clean && out["logins"]["failed"].as_array().is_none_or(Vec::is_empty));
+    let out = check_report(
+        text,
+        format,
+        query.credentials.unwrap_or(true),
+        &state.config,
+        now(),
+    )
+    .await;
     Ok(Json(out))
 }
 
@@ -161,7 +145,7 @@ pub async fn submit(
                 ),
             )
             .hint("correct the lines listed in `report` (POST /api/v1/lists/check shows the same without submitting) and submit again")
-            .report(formal_json(&formal)))
+            .report(formal.to_json()))
         }
         Err(ListRefused::Allowance { short, failed }) => {
             Err(ApiError::allowance(short).report(json!({ "logins": { "failed": failed } })))

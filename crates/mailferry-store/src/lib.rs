@@ -4,10 +4,10 @@
 //! # Layout
 //! - [`Store`]: opening, and the versioned schema migrations in `migrations/{sqlite,postgres}`.
 //! - [`checkpoint`]: the copy engine's checkpoints: folders and the source→target message map.
-//! - [`groupware`](mod@groupware): the groupware checkpoints: collections mapped with their
-//!   sync token or ctag, each source object's fate; explicit DAV addresses of migrations.
 //! - [`migration`](mod@migration): the service's migrations (queue with leases, progress,
 //!   sealed credentials, purge), the admin password hash and API tokens.
+//! - [`groupware`](mod@groupware): the groupware checkpoints: collections mapped with their
+//!   sync token or ctag, each source object's fate; explicit DAV addresses of migrations.
 //! - [`licence`]: licence keys and the migration allowance they add up to.
 //!
 //! # Contract

@@ -395,7 +395,10 @@ fn rewrite_answers(shared: &Shared, id: u64, held: &mut Vec<u8>, chunk: &[u8]) -
     tags.retain(|tag| {
         let mut pattern = tag.clone();
         pattern.extend_from_slice(STAND_IN_ANSWER);
-        match data.windows(pattern.len()).position(|w| w == pattern.as_slice()) {
+        match data
+            .windows(pattern.len())
+            .position(|w| w == pattern.as_slice())
+        {
             Some(at) => {
                 let mut replaced = data[..at].to_vec();
                 replaced.extend_from_slice(tag);

@@ -2,8 +2,8 @@
 //! (started per test by mailferry-testkit). Every story runs unchanged on both.
 
 mod checkpoint;
-mod licence;
 mod groupware;
+mod licence;
 mod migration;
 
 use mailferry_store::{Backend, Store};

@@ -43,6 +43,9 @@ pub fn dav_address(server_type: &str, imap_host: &str, explicit: Option<&str>) -
     }
 }
 
+/// Types of PRODUCT.md that this version cannot migrate yet.
+const UNSUPPORTED: [&str; 3] = ["pop3", "maildir", "mbox"];
+
 /// Why a type or server cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EndpointProblem {
@@ -60,16 +63,20 @@ pub fn imap_endpoint(
 ) -> Result<Endpoint, EndpointProblem> {
     let known = SERVER_TYPES.iter().any(|(t, _)| *t == server_type);
     if !known {
-        let names: Vec<&str> = SERVER_TYPES.iter().map(|(t, _)| *t).collect();
+        let names: Vec<&str> = SERVER_TYPES
+            .iter()
+            .map(|(t, _)| *t)
+            .filter(|t| !UNSUPPORTED.contains(t))
+            .collect();
         return Err(EndpointProblem {
             field: "type",
             message: format!(
-                "unknown server type `{server_type}`: use one of {}",
+                "unknown server type `{server_type}`: use one of {} (lower case)",
                 names.join(", ")
             ),
         });
     }
-    if matches!(server_type, "pop3" | "maildir" | "mbox") {
+    if UNSUPPORTED.contains(&server_type) {
         return Err(EndpointProblem {
             field: "type",
             message: format!("server type `{server_type}` is not supported by this version yet"),

@@ -15,6 +15,7 @@
 //! - [`api`]: the axum routes under `/api/v1`, auth, errors.
 //! - [`ui`]: the web UI under `/ui`: pages, login sessions, live status.
 //! - [`progress`]: where a migration stands (counters, ETA), for both.
+//! - [`control`]: cancel, retry and purge, for both.
 //!
 //! # Contract
 //! Callers hand in the listener and the shutdown signal ([`serve`], [`worker::run_workers`]),
@@ -23,6 +24,7 @@
 pub mod api;
 pub mod batch;
 pub mod config;
+pub mod control;
 pub mod licence;
 pub mod progress;
 pub mod sealing;

@@ -1,8 +1,9 @@
 //! Where a migration stands: its counters (live from a pass running in this process, else
-//! the last ones saved) and the estimated time to the end of the pass. The API and the web
-//! UI show the same numbers from here.
+//! the last ones saved), the estimated time to the end of the pass, and its groupware
+//! counts. The API, its event stream and the web UI show the same numbers from here.
 
 use mailferry_engine::groupware::GroupwareCounts;
+use mailferry_engine::ProgressSnapshot;
 use mailferry_store::{MigrationRecord, ProgressRecord};
 
 use crate::AppState;
@@ -17,26 +18,28 @@ pub struct Standing {
     pub remaining: u64,
     /// Seconds to the end of the pass, from the pace so far (active migrations only).
     pub eta_seconds: Option<u64>,
-    /// Calendars, address books, events, tasks, journals and contacts so far, while a pass
-    /// of this process copies groupware.
+    /// Calendars, address books, events, tasks, journals and contacts: live while a pass of
+    /// this process copies groupware, else from the last pass's report.
     pub groupware: Option<GroupwareCounts>,
+}
+
+/// The counters as the store keeps them.
+pub fn record_of(snapshot: &ProgressSnapshot) -> ProgressRecord {
+    ProgressRecord {
+        messages_total: snapshot.total_messages,
+        messages_done: snapshot.done_messages,
+        messages_copied: snapshot.copied_messages,
+        bytes_total: snapshot.total_bytes,
+        bytes_done: snapshot.done_bytes,
+        messages_failed: snapshot.failed_messages,
+    }
 }
 
 /// The standing of `record` at `now` (Unix seconds).
 pub fn standing(state: &AppState, record: &MigrationRecord, now: i64) -> Standing {
     let live = state.live_progress(&record.id);
     let progress = match &live {
-        Some(p) => {
-            let s = p.snapshot();
-            ProgressRecord {
-                messages_total: s.total_messages,
-                messages_done: s.done_messages,
-                messages_copied: s.copied_messages,
-                bytes_total: s.total_bytes,
-                bytes_done: s.done_bytes,
-                messages_failed: s.failed_messages,
-            }
-        }
+        Some(p) => record_of(&p.snapshot()),
         None => record.progress,
     };
     let remaining = progress
@@ -49,11 +52,21 @@ pub fn standing(state: &AppState, record: &MigrationRecord, now: i64) -> Standin
         }
         _ => None,
     };
+    let groupware = live
+        .as_ref()
+        .and_then(|p| p.groupware())
+        .or_else(|| reported_groupware(record));
     Standing {
         progress,
-        groupware: live.as_ref().and_then(|p| p.groupware()),
         live: live.is_some(),
         remaining,
         eta_seconds,
+        groupware,
     }
+}
+
+/// The groupware counts of the last pass's report, if it had any.
+fn reported_groupware(record: &MigrationRecord) -> Option<GroupwareCounts> {
+    let report: serde_json::Value = serde_json::from_str(record.report_json.as_deref()?).ok()?;
+    serde_json::from_value(report.get("groupware")?.get("counts")?.clone()).ok()
 }

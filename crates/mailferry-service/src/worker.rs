@@ -9,7 +9,7 @@ use std::time::Duration;
 use mailferry_engine::groupware::{copy_groupware, GroupwareJob};
 use mailferry_engine::{migrate, Account, CopyOptions, Job, Outcome, Progress};
 use mailferry_imap::Auth;
-use mailferry_store::{MigrationRecord, MigrationState, Pass, ProgressRecord};
+use mailferry_store::{MigrationRecord, MigrationState, Pass};
 use secrecy::SecretString;
 use tokio::sync::watch;
 
@@ -244,15 +244,7 @@ fn keep_alive(
 }
 
 async fn save_progress(state: &AppState, id: &str, progress: &Progress) {
-    let s = progress.snapshot();
-    let record = ProgressRecord {
-        messages_total: s.total_messages,
-        messages_done: s.done_messages,
-        messages_copied: s.copied_messages,
-        bytes_total: s.total_bytes,
-        bytes_done: s.done_bytes,
-        messages_failed: s.failed_messages,
-    };
+    let record = crate::progress::record_of(&progress.snapshot());
     if let Err(e) = state.store.update_progress(id, &record, now()).await {
         tracing::warn!(migration = %id, error = %e, "cannot save progress");
     }

@@ -15,6 +15,7 @@ use serde_json::json;
 
 use super::error::ApiError;
 use super::openapi::ErrorDoc;
+use crate::progress::standing;
 use crate::{now, AppState};
 
 /// `GET /api/v1/events`: every second, one `progress` event per active migration
@@ -50,27 +51,11 @@ pub async fn events(
         let events: Vec<Result<Event, Infallible>> = records
             .iter()
             .map(|record| {
-                let (total, done, bytes_total, bytes_done) = match state.live_progress(&record.id) {
-                    Some(p) => {
-                        let s = p.snapshot();
-                        (
-                            s.total_messages,
-                            s.done_messages,
-                            s.total_bytes,
-                            s.done_bytes,
-                        )
-                    }
-                    None => (
-                        record.progress.messages_total,
-                        record.progress.messages_done,
-                        record.progress.bytes_total,
-                        record.progress.bytes_done,
-                    ),
-                };
+                let p = standing(&state, record, now()).progress;
                 let data = json!({
                     "id": record.id, "state": record.state.as_str(),
-                    "messages_total": total, "messages_transferred": done,
-                    "bytes_total": bytes_total, "bytes_transferred": bytes_done,
+                    "messages_total": p.messages_total, "messages_transferred": p.messages_done,
+                    "bytes_total": p.bytes_total, "bytes_transferred": p.bytes_done,
                 });
                 Ok(Event::default().event("progress").data(data.to_string()))
             })

@@ -8,12 +8,14 @@ use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::Json;
-use mailferry_store::{EndpointRecord, MigrationRecord, MigrationState, ProgressRecord};
+use mailferry_store::{EndpointRecord, MigrationRecord, MigrationState};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use super::error::{json_rejection, ApiError};
 use super::openapi::{ErrorDoc, MigrationDoc, MigrationListDoc, SubmitRequestDoc};
+use crate::control;
+use crate::progress::standing;
 use crate::submit::{check_credentials, store_validated, validate, SubmitRequest};
 use crate::times::show_time;
 use crate::{now, AppState};
@@ -169,7 +171,7 @@ pub async fn cancel(
     State(state): State<Arc<AppState>>,
     MigrationId(id): MigrationId,
 ) -> Result<Json<Value>, ApiError> {
-    if !state.store.cancel(&id, now()).await? {
+    if !control::cancel(&state, &id).await? {
         return Err(conflict(
             &state,
             &id,
@@ -177,7 +179,6 @@ pub async fn cancel(
         )
         .await);
     }
-    state.store.erase_secrets(&id).await?;
     one(State(state), MigrationId(id)).await
 }
 
@@ -199,7 +200,7 @@ pub async fn retry(
     State(state): State<Arc<AppState>>,
     MigrationId(id): MigrationId,
 ) -> Result<Json<Value>, ApiError> {
-    if !state.store.retry(&id, now()).await? {
+    if !control::retry(&state, &id).await? {
         return Err(conflict(
             &state,
             &id,
@@ -228,11 +229,9 @@ pub async fn purge(
     State(state): State<Arc<AppState>>,
     MigrationId(id): MigrationId,
 ) -> Result<Json<Value>, ApiError> {
-    if !state.store.purge(&id).await? {
+    if !control::purge(&state, &id).await? {
         return Err(conflict(&state, &id, "only a finished migration can be purged").await);
     }
-    state.store.erase_secrets(&id).await?;
-    state.store.erase_migration_dav(&id).await?;
     one(State(state), MigrationId(id)).await
 }
 
@@ -263,31 +262,8 @@ struct ProgressView {
 /// A migration as the API shows it: never a password.
 fn view(state: &AppState, record: &MigrationRecord, with_report: bool) -> Value {
     let zone = &state.config.time_zone;
-    let live = state.live_progress(&record.id);
-    let progress = match &live {
-        Some(p) => {
-            let s = p.snapshot();
-            ProgressRecord {
-                messages_total: s.total_messages,
-                messages_done: s.done_messages,
-                messages_copied: s.copied_messages,
-                bytes_total: s.total_bytes,
-                bytes_done: s.done_bytes,
-                messages_failed: s.failed_messages,
-            }
-        }
-        None => record.progress,
-    };
-    let remaining = progress
-        .messages_total
-        .saturating_sub(progress.messages_done);
-    let eta_seconds = match (record.started_at, record.state.is_active()) {
-        (Some(started), true) if progress.messages_done > 0 => {
-            let elapsed = (now() - started).max(1) as f64;
-            Some((remaining as f64 * elapsed / progress.messages_done as f64) as u64)
-        }
-        _ => None,
-    };
+    let standing = standing(state, record, now());
+    let progress = standing.progress;
     let mut out = Map::new();
     out.insert("id".into(), record.id.clone().into());
     out.insert("state".into(), record.state.as_str().into());
@@ -314,27 +290,22 @@ fn view(state: &AppState, record: &MigrationRecord, with_report: bool) -> Value 
     let progress = ProgressView {
         messages_total: progress.messages_total,
         messages_transferred: progress.messages_done,
-        messages_remaining: remaining,
+        messages_remaining: standing.remaining,
         messages_copied: progress.messages_copied,
         messages_failed: progress.messages_failed,
         bytes_total: progress.bytes_total,
         bytes_transferred: progress.bytes_done,
-        eta_seconds,
-        live: live.is_some(),
+        eta_seconds: standing.eta_seconds,
+        live: standing.live,
     };
     out.insert(
         "progress".into(),
         serde_json::to_value(progress).unwrap_or(Value::Null),
     );
     // Groupware counts: live while a pass runs, else from the last pass's report.
-    let groupware = live
-        .as_ref()
-        .and_then(|p| p.groupware())
-        .and_then(|counts| serde_json::to_value(counts).ok())
-        .or_else(|| {
-            let report = serde_json::from_str::<Value>(record.report_json.as_deref()?).ok()?;
-            Some(report.get("groupware")?.get("counts")?.clone())
-        });
+    let groupware = standing
+        .groupware
+        .and_then(|counts| serde_json::to_value(counts).ok());
     out.insert("groupware".into(), groupware.unwrap_or(Value::Null));
     if with_report {
         let report = record

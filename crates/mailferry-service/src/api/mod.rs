@@ -101,8 +101,17 @@ async fn refuse_large_bodies(request: Request, next: Next) -> Response {
     } else {
         BODY_LIMIT
     } as u64;
+    // A page for the web UI, JSON for the API.
+    let too_large = |ui: bool| {
+        if ui {
+            crate::ui::too_large(limit)
+        } else {
+            error::body_too_large(limit).into_response()
+        }
+    };
+    let ui = path.starts_with("/ui/");
     if announced.is_some_and(|length| length > DRAIN_LIMIT) {
-        return error::body_too_large(limit).into_response();
+        return too_large(ui);
     }
     let (parts, body) = request.into_parts();
     let mut stream = body.into_data_stream();
@@ -124,7 +133,7 @@ async fn refuse_large_bodies(request: Request, next: Next) -> Response {
         }
     }
     if seen > limit {
-        return error::body_too_large(limit).into_response();
+        return too_large(ui);
     }
     next.run(Request::from_parts(parts, Body::from(kept))).await
 }

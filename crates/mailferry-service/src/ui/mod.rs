@@ -214,6 +214,19 @@ pub fn problem_page(status: StatusCode, title: &str, detail: &str) -> Response {
     }
 }
 
+/// The page for a form or upload larger than `limit` bytes (the router refuses it before
+/// any handler runs).
+pub fn too_large(limit: u64) -> Response {
+    problem_page(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "This is more than the service takes at once",
+        &format!(
+            "The form or file is larger than {} MiB. Split a long list into parts and check each. Nothing was changed.",
+            limit / (1024 * 1024)
+        ),
+    )
+}
+
 async fn not_found() -> Response {
     problem_page(
         StatusCode::NOT_FOUND,

@@ -31,6 +31,7 @@ use super::{problem_page, render, Frame, Ui};
 use crate::now;
 use crate::progress::standing;
 use crate::times::show_time;
+use crate::{control, AppState};
 
 /// How many finished migrations the Finished tab shows unless asked for all.
 const FINISHED_SHOWN: usize = 100;
@@ -699,48 +700,57 @@ fn plausible_id(id: &str) -> bool {
 
 /// `POST /ui/migrations/{id}/cancel`: as the API's cancel; the credentials are erased.
 pub async fn cancel(State(ui): State<Arc<Ui>>, Path(id): Path<String>) -> Response {
-    if !plausible_id(&id) {
-        return Redirect::to("/ui/active?notice=missing").into_response();
-    }
-    match ui.app.store.cancel(&id, now()).await {
-        Ok(true) => {
-            if let Err(e) = ui.app.store.erase_secrets(&id).await {
-                return database_failed(e);
-            }
-            tracing::info!(migration = %id, "migration cancelled from the web UI");
-            Redirect::to("/ui/active?notice=cancelled").into_response()
-        }
-        Ok(false) => Redirect::to("/ui/active?notice=not-cancelled").into_response(),
-        Err(e) => database_failed(e),
-    }
+    act(
+        &ui,
+        &id,
+        control::cancel,
+        "/ui/active?notice=cancelled",
+        "/ui/active?notice=not-cancelled",
+    )
+    .await
 }
 
 /// `POST /ui/migrations/{id}/retry`: a failed migration whose credentials are kept.
 pub async fn retry(State(ui): State<Arc<Ui>>, Path(id): Path<String>) -> Response {
-    if !plausible_id(&id) {
-        return Redirect::to("/ui/finished?notice=missing").into_response();
-    }
-    match ui.app.store.retry(&id, now()).await {
-        Ok(true) => Redirect::to("/ui/active?notice=retried").into_response(),
-        Ok(false) => Redirect::to("/ui/finished?notice=not-retried").into_response(),
-        Err(e) => database_failed(e),
-    }
+    act(
+        &ui,
+        &id,
+        control::retry,
+        "/ui/active?notice=retried",
+        "/ui/finished?notice=not-retried",
+    )
+    .await
 }
 
 /// `POST /ui/migrations/{id}/purge`: personal data erased, counts kept.
 pub async fn purge(State(ui): State<Arc<Ui>>, Path(id): Path<String>) -> Response {
-    if !plausible_id(&id) {
-        return Redirect::to("/ui/finished?notice=missing").into_response();
+    act(
+        &ui,
+        &id,
+        control::purge,
+        "/ui/finished?notice=purged",
+        "/ui/finished?notice=not-purged",
+    )
+    .await
+}
+
+/// Runs one of [`control`]'s actions and goes on to `done`, or to `refused` when the
+/// migration's state does not allow it (or there is no such migration).
+async fn act<'a, F, Fut>(ui: &'a Ui, id: &'a str, action: F, done: &str, refused: &str) -> Response
+where
+    F: FnOnce(&'a AppState, &'a str) -> Fut,
+    Fut: std::future::Future<Output = Result<bool, mailferry_store::StoreError>>,
+{
+    let missing = format!("{}?notice=missing", refused.split('?').next().unwrap_or(""));
+    if !plausible_id(id) {
+        return Redirect::to(&missing).into_response();
     }
-    match ui.app.store.purge(&id).await {
+    match action(&ui.app, id).await {
         Ok(true) => {
-            if let Err(e) = ui.app.store.erase_secrets(&id).await {
-                return database_failed(e);
-            }
-            tracing::info!(migration = %id, "migration purged from the web UI");
-            Redirect::to("/ui/finished?notice=purged").into_response()
+            tracing::info!(migration = %id, then = done, "action from the web UI");
+            Redirect::to(done).into_response()
         }
-        Ok(false) => Redirect::to("/ui/finished?notice=not-purged").into_response(),
+        Ok(false) => Redirect::to(refused).into_response(),
         Err(e) => database_failed(e),
     }
 }

@@ -4,7 +4,9 @@
 //! that keep what was typed except the passwords, and a list uploaded as a file.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
+use mailferry_testkit::dovecot::{Dovecot, USER1, USER1_PASSWORD, USER2, USER2_PASSWORD};
 use reqwest::header::{HeaderMap, COOKIE, LOCATION, ORIGIN, SET_COOKIE};
 use reqwest::redirect::Policy;
 use serde_json::json;
@@ -540,5 +542,116 @@ async fn an_uploaded_list_is_checked_and_submitted_without_a_password_in_any_pag
         .unwrap()
         .contains("attachment"));
     assert!(template.body.starts_with("# mailferry mass migration list"));
+    service.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_migration_shows_its_problem_and_can_be_retried_then_purged() {
+    let source = Dovecot::start().unwrap();
+    let target = Dovecot::start().unwrap();
+    let service = Service::start().await;
+    let start = jiff::Timestamp::now()
+        .checked_add(jiff::SignedDuration::from_secs(3))
+        .unwrap();
+    let (status, created) = service
+        .post(
+            "/api/v1/migrations",
+            json!({
+                "source.type": "imap", "source.email": "user1@old.example", "source.username": USER1,
+                "source.password": USER1_PASSWORD, "source.insecure": true,
+                "source.server": format!("imap://127.0.0.1:{}", source.imap_port()),
+                "target.type": "imap", "target.email": "user2@new.example", "target.username": USER2,
+                "target.password": USER2_PASSWORD, "target.insecure": true,
+                "target.server": format!("imap://127.0.0.1:{}", target.imap_port()),
+                "startdate": start.to_string(),
+            }),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap().to_string();
+    // The target goes away after the check: the pass fails and keeps the credentials.
+    drop(target);
+    service
+        .wait_for_state(&id, "failed", Duration::from_secs(60))
+        .await;
+
+    let mut visitor = Visitor::new(&service);
+    visitor.log_in(ADMIN).await;
+    let page = visitor.get("/ui/finished").await;
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body.contains("<span class=\"badge failed\">Failed"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("What went wrong"), "{}", page.body);
+    assert!(
+        page.body
+            .contains("<li>cannot connect to the target server: cannot connect to"),
+        "the problem in words, with its side: {}",
+        page.body
+    );
+    assert!(page
+        .body
+        .contains(&format!("action=\"/ui/migrations/{id}/retry\"")));
+    let token = page.csrf();
+
+    let retried = visitor
+        .post(&format!("/ui/migrations/{id}/retry"), &[("csrf", &token)])
+        .await;
+    assert_eq!(
+        (retried.status, retried.location()),
+        (303, "/ui/active?notice=retried")
+    );
+    let (_, again) = service.get(&format!("/api/v1/migrations/{id}")).await;
+    assert_ne!(again["state"], "failed", "{again}");
+    service
+        .wait_for_state(&id, "failed", Duration::from_secs(60))
+        .await;
+
+    let purged = visitor
+        .post(&format!("/ui/migrations/{id}/purge"), &[("csrf", &token)])
+        .await;
+    assert_eq!(
+        (purged.status, purged.location()),
+        (303, "/ui/finished?notice=purged")
+    );
+    let page = visitor.get("/ui/finished?notice=purged").await;
+    assert!(page.body.contains("its counts are kept"));
+    assert!(page.body.contains("(purged)") && !page.body.contains("user1@old.example"));
+    assert!(service.store.secrets(&id).await.unwrap().is_empty());
+    // Purged once; a second purge and a cancel of a finished one are refused in words.
+    let again = visitor
+        .post(&format!("/ui/migrations/{id}/cancel"), &[("csrf", &token)])
+        .await;
+    assert_eq!(again.location(), "/ui/active?notice=not-cancelled");
+    let page = visitor.get(again.location()).await;
+    assert!(page
+        .body
+        .contains("could not be cancelled: it is no longer waiting or running"));
+    service.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_list_too_large_gets_a_page_saying_so() {
+    let service = Service::start().await;
+    let mut visitor = Visitor::new(&service);
+    visitor.log_in(ADMIN).await;
+    let token = visitor.get("/ui/mass").await.csrf();
+    let huge = "imap;a@b.example;;pw;h;imap;c@d.example;;pw;h;;\n".repeat(120_000);
+    let form = reqwest::multipart::Form::new()
+        .text("csrf", token)
+        .text("list", huge);
+    let request = visitor
+        .client
+        .post(format!("{}/ui/mass", service.base))
+        .multipart(form);
+    let page = visitor.send(request).await;
+    assert_eq!(page.status, 413);
+    assert!(
+        page.body.contains("larger than 4 MiB") && page.body.contains("Split a long list"),
+        "{}",
+        page.body
+    );
     service.stop().await;
 }

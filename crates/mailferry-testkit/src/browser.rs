@@ -394,6 +394,11 @@ impl Browser {
         self.element(&value, ":focus")
     }
 
+    /// The `id` of the element that has the keyboard focus (`None`: it has none).
+    pub fn focused_id(&self) -> Result<Option<String>, TestkitError> {
+        self.focused()?.attribute("id")
+    }
+
     /// Types `keys` (text or [`keys`] codes) into whatever has the focus.
     pub fn press(&self, keys: &str) -> Result<(), TestkitError> {
         self.focused()?.type_text(keys)

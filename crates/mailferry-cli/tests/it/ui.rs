@@ -167,12 +167,7 @@ fn log_in(browser: &Browser, ui: &Ui) {
     browser.wait_for("#password", PAGE).unwrap();
     assert_eq!(browser.title().unwrap(), "Log in · mailferry");
     assert_eq!(
-        browser
-            .focused()
-            .unwrap()
-            .attribute("id")
-            .unwrap()
-            .as_deref(),
+        browser.focused_id().unwrap().as_deref(),
         Some("password"),
         "the password field has the focus"
     );
@@ -222,15 +217,7 @@ fn a_wrong_password_names_the_side_then_a_migration_runs_live_to_finished_with_c
     let skip = browser.focused().unwrap();
     assert_eq!(skip.text().unwrap(), "Skip to the content");
     browser.press(keys::ENTER).unwrap();
-    assert_eq!(
-        browser
-            .focused()
-            .unwrap()
-            .attribute("id")
-            .unwrap()
-            .as_deref(),
-        Some("main")
-    );
+    assert_eq!(browser.focused_id().unwrap().as_deref(), Some("main"));
 
     // The picker fills the target's address, username and server from Dovecot's users file.
     let options: Vec<String> = browser

@@ -30,15 +30,7 @@ fn browser_loads_types_reads_focuses_and_screenshots() {
         .unwrap();
     assert!(a.has_focus().unwrap());
     browser.press(keys::TAB).unwrap();
-    assert_eq!(
-        browser
-            .focused()
-            .unwrap()
-            .attribute("id")
-            .unwrap()
-            .as_deref(),
-        Some("b")
-    );
+    assert_eq!(browser.focused_id().unwrap().as_deref(), Some("b"));
     assert!(browser.find("#nothing-like-this").is_err());
     let missing = browser
         .wait_for("#nothing-like-this", Duration::from_millis(300))

@@ -441,8 +441,32 @@ fn a_wrong_password_names_the_side_then_a_migration_runs_live_to_finished_with_c
     assert_labelled(&browser);
     screenshot(&browser, "information");
 
+    // The allowance is used up: good logins, and still nothing is stored, in words.
     browser.goto(&ui.url("/ui/migration")).unwrap();
     wait_for_text(&browser, "0 of 2 migrations remaining");
+    fill_side(
+        &browser,
+        "source",
+        "user1@old.example",
+        USER1,
+        USER1_PASSWORD,
+        &source_server,
+    );
+    browser
+        .find("#target-pick option[value=bob]")
+        .unwrap()
+        .click()
+        .unwrap();
+    fill(&browser, "#target-password", "bobpw");
+    browser.find("#target-insecure").unwrap().click().unwrap();
+    browser.find("#submit").unwrap().click().unwrap();
+    let refused = browser.wait_for("#refused", PAGE).unwrap().text().unwrap();
+    assert!(
+        refused.contains("The migration allowance is used up")
+            && refused.contains("Add a licence key on the Licences tab"),
+        "{refused}"
+    );
+    assert_eq!(value(&browser, "#target-email"), "bob@new.example");
 
     // On a phone the two sides stack and every field stays reachable.
     browser.set_window_size(390, 844).unwrap();

@@ -655,3 +655,71 @@ async fn a_list_too_large_gets_a_page_saying_so() {
     );
     service.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_account_picker_fills_the_target_without_javascript_and_names_a_missing_file() {
+    use mailferry_service::ui::accounts::{AccountList, TargetAccounts};
+    let dir = tempfile::tempdir().unwrap();
+    let users = dir.path().join("users");
+    std::fs::write(
+        &users,
+        "# dovecot users\nzoe:{PLAIN}zoepw::::::\nyann:{PLAIN}y::::::\n",
+    )
+    .unwrap();
+    let picker = TargetAccounts {
+        list: AccountList::PasswdFile(users.clone()),
+        domain: Some("new.example".into()),
+        server: Some("imap://127.0.0.1:143".into()),
+    };
+    let service = Service::start_with(|config| config.target_accounts = Some(picker)).await;
+    let mut visitor = Visitor::new(&service);
+    visitor.log_in(ADMIN).await;
+    let page = visitor.get("/ui/migration").await;
+    assert!(
+        page.body.contains("2 accounts of the local Dovecot"),
+        "{}",
+        page.body
+    );
+    assert!(page
+        .body
+        .contains("<option value=\"zoe\" data-email=\"zoe@new.example\""));
+    assert!(
+        !page.body.contains("zoepw"),
+        "passwords of the users file stay there"
+    );
+    let token = page.csrf();
+    let page = visitor
+        .post(
+            "/ui/migration",
+            &[
+                ("csrf", &token),
+                ("action", "pick"),
+                ("pick", "zoe"),
+                ("source.email", "zoe@old.example"),
+                ("source.password", "Typed-Pw"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    for filled in [
+        "id=\"target-email\" name=\"target.email\" type=\"email\" value=\"zoe@new.example\"",
+        "id=\"target-username\" name=\"target.username\" type=\"text\" value=\"zoe\"",
+        "id=\"target-server\" name=\"target.server\" type=\"text\" value=\"imap://127.0.0.1:143\"",
+        "value=\"zoe@old.example\"",
+    ] {
+        assert!(page.body.contains(filled), "{filled}:\n{}", page.body);
+    }
+    assert!(!page.body.contains("Typed-Pw"));
+    let (_, listed) = service.get("/api/v1/migrations").await;
+    assert_eq!(listed["migrations"], json!([]), "picking submits nothing");
+
+    std::fs::remove_file(&users).unwrap();
+    let page = visitor.get("/ui/migration").await;
+    assert!(
+        page.body
+            .contains("The local accounts cannot be listed: cannot read the users file"),
+        "{}",
+        page.body
+    );
+    service.stop().await;
+}

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use mailferry_testkit::browser::{keys, serve_page};
 use mailferry_testkit::dovecot::{
-    Dovecot, ALICE, ALICE_PASSWORD, USER1, USER1_PASSWORD, USER2, USER2_PASSWORD,
+    Dovecot, ALICE, ALICE_PASSWORD, BOB, BOB_PASSWORD, USER1, USER1_PASSWORD, USER2, USER2_PASSWORD,
 };
 use mailferry_testkit::{nasty_corpus, Browser};
 use serde_json::json;
@@ -178,16 +178,30 @@ fn log_in(browser: &Browser, ui: &Ui) {
     assert!(browser.url().unwrap().ends_with("/ui/migration"));
 }
 
-/// Fills one side of the Migration form (the password too) and ticks "unverified
-/// certificate" (the test servers' certificates are self-signed).
-fn fill_side(browser: &Browser, side: &str, email: &str, user: &str, password: &str, server: &str) {
-    fill(browser, &format!("#{side}-email"), email);
-    fill(browser, &format!("#{side}-username"), user);
-    fill(browser, &format!("#{side}-password"), password);
-    fill(browser, &format!("#{side}-server"), server);
-    let insecure = browser.find(&format!("#{side}-insecure")).unwrap();
-    if insecure.property("checked").unwrap() != json!(true) {
-        insecure.click().unwrap();
+/// Fills the Migration form: the source (`user@old.example`) typed in, the target picked
+/// from the local accounts and its password typed, and on both sides "unverified
+/// certificate" ticked (the test servers' certificates are self-signed).
+fn fill_migration(
+    browser: &Browser,
+    source_server: &str,
+    (user, password): (&str, &str),
+    (target_user, target_password): (&str, &str),
+) {
+    fill(browser, "#source-email", &format!("{user}@old.example"));
+    fill(browser, "#source-username", user);
+    fill(browser, "#source-password", password);
+    fill(browser, "#source-server", source_server);
+    browser
+        .find(&format!("#target-pick option[value={target_user}]"))
+        .unwrap()
+        .click()
+        .unwrap();
+    fill(browser, "#target-password", target_password);
+    for side in ["source", "target"] {
+        let insecure = browser.find(&format!("#{side}-insecure")).unwrap();
+        if insecure.property("checked").unwrap() != json!(true) {
+            insecure.click().unwrap();
+        }
     }
 }
 
@@ -243,17 +257,12 @@ fn a_wrong_password_names_the_side_then_a_migration_runs_live_to_finished_with_c
 
     // A wrong target password: the target side is named, the typed fields are kept, the
     // passwords are not.
-    fill_side(
+    fill_migration(
         &browser,
-        "source",
-        "user1@old.example",
-        USER1,
-        USER1_PASSWORD,
         &source_server,
+        (USER1, USER1_PASSWORD),
+        (USER2, "Wrong-Target-Pw"),
     );
-    fill(&browser, "#target-password", "Wrong-Target-Pw");
-    let insecure = browser.find("#target-insecure").unwrap();
-    insecure.click().unwrap();
     browser.find("#submit").unwrap().click().unwrap();
     let failure = browser.wait_for("#login-failure", PAGE).unwrap();
     let words = failure.text().unwrap();
@@ -371,21 +380,12 @@ fn a_wrong_password_names_the_side_then_a_migration_runs_live_to_finished_with_c
     // tab with a full bar; the allowance is used up.
     browser.goto(&ui.url("/ui/migration")).unwrap();
     browser.wait_for("#form", PAGE).unwrap();
-    fill_side(
+    fill_migration(
         &browser,
-        "source",
-        "alice@old.example",
-        ALICE,
-        ALICE_PASSWORD,
         &source_server,
+        (ALICE, ALICE_PASSWORD),
+        (ALICE, ALICE_PASSWORD),
     );
-    browser
-        .find("#target-pick option[value=alice]")
-        .unwrap()
-        .click()
-        .unwrap();
-    fill(&browser, "#target-password", ALICE_PASSWORD);
-    browser.find("#target-insecure").unwrap().click().unwrap();
     set_value(&browser, "resyncdate", &local_time_in(86_400));
     browser.find("#submit").unwrap().click().unwrap();
     browser.wait_for(".notice", PAGE).unwrap();
@@ -444,21 +444,12 @@ fn a_wrong_password_names_the_side_then_a_migration_runs_live_to_finished_with_c
     // The allowance is used up: good logins, and still nothing is stored, in words.
     browser.goto(&ui.url("/ui/migration")).unwrap();
     wait_for_text(&browser, "0 of 2 migrations remaining");
-    fill_side(
+    fill_migration(
         &browser,
-        "source",
-        "user1@old.example",
-        USER1,
-        USER1_PASSWORD,
         &source_server,
+        (USER1, USER1_PASSWORD),
+        (BOB, BOB_PASSWORD),
     );
-    browser
-        .find("#target-pick option[value=bob]")
-        .unwrap()
-        .click()
-        .unwrap();
-    fill(&browser, "#target-password", "bobpw");
-    browser.find("#target-insecure").unwrap().click().unwrap();
     browser.find("#submit").unwrap().click().unwrap();
     let refused = browser.wait_for("#refused", PAGE).unwrap().text().unwrap();
     assert!(

@@ -1,5 +1,6 @@
 //! Integration tests of the `mailferry` binary against real servers from mailferry-testkit.
 
+mod batch;
 mod common;
 mod groupware;
 mod job_file;

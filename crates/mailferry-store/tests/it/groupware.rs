@@ -60,7 +60,7 @@ async fn story(store: &Store) {
         .unwrap()
         .is_empty());
     store
-        .forget_dav_objects(job, "/a/cal/", &[other.source_href.clone()])
+        .forget_dav_objects(job, "/a/cal/", std::slice::from_ref(&other.source_href))
         .await
         .unwrap();
     assert_eq!(store.dav_objects(job, "/a/cal/").await.unwrap(), vec![row]);

@@ -3,9 +3,9 @@
 //! writing without ever overwriting what is not ours (If-None-Match / If-Match).
 
 use crate::error::DavError;
-use crate::request::{CollectionKind, Precondition, Request};
+use crate::request::{CollectionKind, Precondition, Request, Response};
 use crate::transport::{normalise_href, DavClient};
-use crate::xml::{parse_multistatus, preconditions, Prop};
+use crate::xml::{parse_multistatus, preconditions, Prop, CALDAV, CARDDAV};
 
 /// An object's href and ETag, as a listing gives them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,9 +69,24 @@ pub async fn fetch_objects(
         if response.status == 401 {
             return Err(client.refusal(&request, &response));
         }
-        if response.status == 207 {
-            let ms =
-                parse_multistatus(&response.text()).map_err(|e| client.unreadable(&request, e))?;
+        // One bad object can make the whole answer unreadable: Radicale 3.1.8 writes a
+        // U+0001 of an event's text raw into the XML, which XML 1.0 forbids. Then the batch
+        // is fetched by GET, object by object, which carries the data as it is.
+        let parsed = match response.status {
+            207 => match parse_multistatus(&response.text()) {
+                Ok(ms) => Some(ms),
+                Err(reason) => {
+                    tracing::warn!(
+                        href = %request.href,
+                        %reason,
+                        "unreadable multiget answer; fetching its objects one by one"
+                    );
+                    None
+                }
+            },
+            _ => None,
+        };
+        if let Some(ms) = parsed {
             for r in &ms.responses {
                 let href = normalise_href(&r.href);
                 let Some(position) = missing.iter().position(|h| *h == href) else {
@@ -88,9 +103,12 @@ pub async fn fetch_objects(
             }
         }
         for href in missing {
-            out.push(match get_object(client, &href).await? {
-                Some(object) => Ok(object),
-                None => Err((href, "it is gone from the server (404 Not Found)".into())),
+            out.push(match get_object(client, &href).await {
+                Ok(Some(object)) => Ok(object),
+                Ok(None) => Err((href, "it is gone from the server (404 Not Found)".into())),
+                // This object alone: the server refused to give it.
+                Err(error @ DavError::Refused { .. }) => Err((href, error.to_string())),
+                Err(error) => return Err(error),
             });
         }
     }
@@ -195,11 +213,7 @@ pub async fn put_object(
 ) -> Result<WriteOutcome, DavError> {
     let request = Request::put(kind, href, data.as_bytes(), precondition);
     let response = client.send(&request).await?;
-    match response.status {
-        200..=299 => Ok(WriteOutcome::Written(response.etag())),
-        412 => Ok(WriteOutcome::PreconditionFailed),
-        _ => Err(client.refusal(&request, &response)),
-    }
+    write_outcome(client, &request, &response)
 }
 
 /// DELETE one object if it still has `etag`.
@@ -211,10 +225,77 @@ pub async fn delete_object(
     let request = Request::delete(href, precondition);
     let response = client.send(&request).await?;
     match response.status {
-        200..=299 | 404 | 410 => Ok(WriteOutcome::Written(None)),
-        412 => Ok(WriteOutcome::PreconditionFailed),
-        _ => Err(client.refusal(&request, &response)),
+        404 | 410 => Ok(WriteOutcome::Written(None)),
+        _ => write_outcome(client, &request, &response).map(|outcome| match outcome {
+            WriteOutcome::Written(_) => WriteOutcome::Written(None),
+            other => other,
+        }),
     }
+}
+
+/// What the answer to a PUT or DELETE of one object means.
+///
+/// A `207 Multi-Status` is not a success: RFC 4918 answers a write of one resource with
+/// 200, 201 or 204, and Xandikos 0.2.8 wraps its refusals in a 207 (`412 Precondition
+/// Failed` with `valid-calendar-data` and its reason, or `no-uid-conflict`). A 412 that
+/// names a CalDAV or CardDAV precondition is a refusal too; a bare 412 is the `If-Match` or
+/// `If-None-Match` we sent.
+fn write_outcome(
+    client: &DavClient,
+    request: &Request,
+    response: &Response,
+) -> Result<WriteOutcome, DavError> {
+    match response.status {
+        207 => match refusal_in_multistatus(&response.text()) {
+            Some(said) => Err(DavError::Refused {
+                method: request.method.to_string(),
+                href: request.href.clone(),
+                status: response.status_line(),
+                said,
+            }),
+            None => Ok(WriteOutcome::Written(response.etag())),
+        },
+        200..=299 => Ok(WriteOutcome::Written(response.etag())),
+        412 if !protocol_preconditions(&response.text()) => Ok(WriteOutcome::PreconditionFailed),
+        _ => Err(client.refusal(request, response)),
+    }
+}
+
+/// The server's words for the first response of a multistatus that is not a success:
+/// `412 Precondition Failed: valid-calendar-data: Not a valid calendar file: ...`. `None`
+/// when every response succeeded; an unreadable body is a refusal in its own words.
+fn refusal_in_multistatus(body: &str) -> Option<String> {
+    let Ok(ms) = parse_multistatus(body) else {
+        return Some(format!(
+            "an unreadable multistatus: {}",
+            crate::error::excerpt(body.as_bytes())
+        ));
+    };
+    let failed = ms
+        .responses
+        .iter()
+        .find(|r| r.status.is_some_and(|s| !(200..300).contains(&s)))?;
+    let mut said = failed
+        .status_line
+        .clone()
+        .unwrap_or_else(|| failed.status.unwrap_or_default().to_string());
+    if !failed.error.is_empty() {
+        said.push_str(": ");
+        said.push_str(&failed.error.join(", "));
+    }
+    if let Some(description) = &failed.description {
+        said.push_str(": ");
+        said.push_str(description);
+    }
+    Some(said)
+}
+
+/// Whether an error body names a CalDAV or CardDAV precondition (RFC 4791 §5.3.2.1, RFC
+/// 6352 §6.3.2.1), as opposed to a failed `If-Match`/`If-None-Match`.
+fn protocol_preconditions(body: &str) -> bool {
+    crate::xml::error_conditions(body)
+        .iter()
+        .any(|(namespace, _)| namespace == CALDAV || namespace == CARDDAV)
 }
 
 /// Bare LF line ends as CRLF (RFC 5545 §3.1, RFC 6350 §3.2 want CRLF); CRLF stays.
@@ -237,6 +318,33 @@ pub fn with_crlf(data: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn refusals_inside_a_multistatus_keep_the_servers_words() {
+        // Xandikos 0.2.8, PUT of an event with U+0001 in its SUMMARY.
+        let xandikos = r#"<ns0:multistatus xmlns:ns0="DAV:" xmlns:ns1="urn:ietf:params:xml:ns:caldav"><ns0:response><ns0:href>http%3A//127.0.0.1%3A15502/alice/calendars/calendar/ctl.ics</ns0:href><ns0:status>HTTP/1.1 412 Precondition Failed</ns0:status><ns0:error><ns1:valid-calendar-data /></ns0:error><ns0:responsedescription>Not a valid calendar file: Invalid character b'\\x01' in field SUMMARY</ns0:responsedescription></ns0:response></ns0:multistatus>"#;
+        assert_eq!(
+            refusal_in_multistatus(xandikos).as_deref(),
+            Some("412 Precondition Failed: valid-calendar-data: Not a valid calendar file: Invalid character b'\\\\x01' in field SUMMARY")
+        );
+        let fine = r#"<D:multistatus xmlns:D="DAV:"><D:response><D:href>/a.ics</D:href><D:status>HTTP/1.1 201 Created</D:status></D:response></D:multistatus>"#;
+        assert_eq!(refusal_in_multistatus(fine), None);
+        assert!(refusal_in_multistatus("<html>oops</html>")
+            .unwrap()
+            .contains("oops"));
+    }
+
+    #[test]
+    fn only_protocol_preconditions_make_a_412_a_refusal() {
+        assert!(protocol_preconditions(
+            r#"<D:error xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav"><C:no-uid-conflict><D:href>/a.ics</D:href></C:no-uid-conflict></D:error>"#
+        ));
+        // SabreDAV's answer to an If-None-Match that matched: ours, not a refusal.
+        assert!(!protocol_preconditions(
+            r#"<d:error xmlns:d="DAV:" xmlns:s="http://sabredav.org/ns"><s:exception>Sabre\DAV\Exception\PreconditionFailed</s:exception><s:header>If-None-Match</s:header></d:error>"#
+        ));
+        assert!(!protocol_preconditions("Precondition failed"));
+    }
 
     #[test]
     fn line_ends_become_crlf_once() {

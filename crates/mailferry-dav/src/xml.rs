@@ -98,7 +98,13 @@ pub struct MultiResponse {
     pub href: String,
     /// A response-level `<D:status>` (sync-collection uses 404 for removed members).
     pub status: Option<u16>,
+    /// That status as the server wrote it, without the protocol: `412 Precondition Failed`.
+    pub status_line: Option<String>,
     pub props: Vec<PropValue>,
+    /// The names of the conditions in a `<D:error>` (RFC 4918 §16), e.g. `valid-calendar-data`.
+    pub error: Vec<String>,
+    /// `<D:responsedescription>`: the server's words.
+    pub description: Option<String>,
 }
 
 impl MultiResponse {
@@ -174,7 +180,20 @@ fn parse_response(node: Node<'_, '_>) -> MultiResponse {
         if is(child, DAV, "href") && response.href.is_empty() {
             response.href = text_of(child);
         } else if is(child, DAV, "status") {
-            response.status = parse_status_line(&text_of(child));
+            let line = text_of(child);
+            response.status = parse_status_line(&line);
+            response.status_line = line
+                .split_once(' ')
+                .map(|(_, rest)| rest.trim().to_string())
+                .filter(|rest| !rest.is_empty());
+        } else if is(child, DAV, "error") {
+            response.error = child
+                .children()
+                .filter(Node::is_element)
+                .map(|n| n.tag_name().name().to_string())
+                .collect();
+        } else if is(child, DAV, "responsedescription") {
+            response.description = Some(text_of(child)).filter(|t| !t.is_empty());
         } else if is(child, DAV, "propstat") {
             let status = child
                 .children()
@@ -248,8 +267,8 @@ fn parse_status_line(line: &str) -> Option<u16> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
-/// The `DAV:error` precondition names in an error body, e.g. `valid-sync-token`.
-pub fn preconditions(body: &str) -> Vec<String> {
+/// The conditions of a `DAV:error` body as (namespace, name), e.g. (CalDAV, `no-uid-conflict`).
+pub fn error_conditions(body: &str) -> Vec<(String, String)> {
     let Ok(document) = Document::parse(body) else {
         return Vec::new();
     };
@@ -259,7 +278,20 @@ pub fn preconditions(body: &str) -> Vec<String> {
     }
     root.children()
         .filter(Node::is_element)
-        .map(|n| n.tag_name().name().to_string())
+        .map(|n| {
+            (
+                n.tag_name().namespace().unwrap_or("").to_string(),
+                n.tag_name().name().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// The `DAV:error` precondition names in an error body, e.g. `valid-sync-token`.
+pub fn preconditions(body: &str) -> Vec<String> {
+    error_conditions(body)
+        .into_iter()
+        .map(|(_, name)| name)
         .collect()
 }
 
@@ -340,5 +372,19 @@ mod tests {
             vec!["valid-sync-token"]
         );
         assert_eq!(escape("a<b&\"c\""), "a&lt;b&amp;&quot;c&quot;");
+    }
+
+    // Xandikos 0.2.8's answer to a PUT of an event with a control character in SUMMARY.
+    #[test]
+    fn reads_a_refusal_inside_a_multistatus() {
+        let body = r#"<ns0:multistatus xmlns:ns0="DAV:" xmlns:ns1="urn:ietf:params:xml:ns:caldav"><ns0:response><ns0:href>http%3A//127.0.0.1%3A15502/alice/calendars/calendar/ctl.ics</ns0:href><ns0:status>HTTP/1.1 412 Precondition Failed</ns0:status><ns0:error><ns1:valid-calendar-data /></ns0:error><ns0:responsedescription>Not a valid calendar file: Invalid character b'\\x01' in field SUMMARY</ns0:responsedescription></ns0:response></ns0:multistatus>"#;
+        let r = &parse_multistatus(body).unwrap().responses[0];
+        assert_eq!(r.status, Some(412));
+        assert_eq!(r.status_line.as_deref(), Some("412 Precondition Failed"));
+        assert_eq!(r.error, vec!["valid-calendar-data"]);
+        assert_eq!(
+            r.description.as_deref(),
+            Some("Not a valid calendar file: Invalid character b'\\\\x01' in field SUMMARY")
+        );
     }
 }

@@ -449,6 +449,49 @@ END:VEVENT
     ))
 }
 
+/// Bad data that real servers disagree about, one object each, for the per-object
+/// problems of a pass (issue 8: reported with the server's words, the rest goes on).
+///
+/// An event whose SUMMARY holds U+0001: Radicale 3.1.8 stores and serves it; Xandikos
+/// 0.2.8 refuses it (`valid-calendar-data`: "Invalid character b'\\x01' in field SUMMARY").
+pub fn event_with_control_character(uid: &str) -> String {
+    extra_event(uid, "Fire drill \u{1} bell test")
+}
+
+/// Two vCards in one resource (an export glued into one file): Xandikos 0.2.8 stores it (it
+/// checks only the first and last line), but a CardDAV resource is one contact (RFC 6352
+/// §5.1), so it has no one UID and does not parse as a contact.
+pub fn two_cards_in_one(first_uid: &str, second_uid: &str) -> String {
+    let card = |uid: &str, name: &str| {
+        format!("BEGIN:VCARD\nVERSION:3.0\nUID:{uid}\nFN:{name}\nN:{name};;;;\nEND:VCARD\n")
+    };
+    crlf(&format!(
+        "{}{}",
+        card(first_uid, "Glued One"),
+        card(second_uid, "Glued Two")
+    ))
+}
+
+/// An event and a task with one UID in one object: Xandikos 0.2.8 stores it; Radicale
+/// 3.1.8 refuses it (400; its log says "Multiple component types in object").
+pub fn event_and_task_in_one(uid: &str) -> String {
+    calendar(&format!(
+        "BEGIN:VEVENT
+UID:{uid}
+DTSTAMP:20240301T090000Z
+DTSTART:20240321T140000Z
+DTEND:20240321T150000Z
+SUMMARY:Planning meeting
+END:VEVENT
+BEGIN:VTODO
+UID:{uid}
+DTSTAMP:20240301T090000Z
+SUMMARY:Prepare the planning meeting
+END:VTODO
+"
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

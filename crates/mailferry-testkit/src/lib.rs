@@ -25,7 +25,8 @@
 //! - [`groupware`](mod@groupware): [`groupware_corpus`]: recurring events with exceptions,
 //!   all-day events, several time zones, tasks with due dates and priorities, a journal,
 //!   vCard 3 and 4 contacts with photos and several addresses, a calendar named with spaces
-//!   and non-ASCII.
+//!   and non-ASCII; and bad objects one server keeps and another refuses
+//!   ([`event_with_control_character`], [`two_cards_in_one`], [`event_and_task_in_one`]).
 //! - [`proxy`]: [`FaultProxy`], a TCP proxy that can cut, delay or refuse connections.
 //! - [`browser`]: [`Browser`], a headless Chromium driven over WebDriver (Debian's
 //!   `chromedriver`) with a fresh profile, for end-to-end tests of the web UI.
@@ -67,8 +68,9 @@ pub use dovecot::{
 pub use error::TestkitError;
 pub use fill::{encode_mailbox_name, fill};
 pub use groupware::{
-    extra_event, groupware_corpus, CorpusCollection, CorpusObject, GroupwareCorpus, GroupwareKind,
-    ANNA_UID, STANDUP_UID, TEAM_CALENDAR_NAME,
+    event_and_task_in_one, event_with_control_character, extra_event, groupware_corpus,
+    two_cards_in_one, CorpusCollection, CorpusObject, GroupwareCorpus, GroupwareKind, ANNA_UID,
+    STANDUP_UID, TEAM_CALENDAR_NAME,
 };
 pub use postgres::Postgres;
 pub use proxy::FaultProxy;

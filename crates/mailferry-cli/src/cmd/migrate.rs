@@ -217,7 +217,10 @@ async fn run_groupware_only(args: &MigrateArgs) -> anyhow::Result<ExitCode> {
         report.copied(),
         report.failed(),
         report.seconds,
-        outcome_word(report.outcome())
+        match report.outcome() {
+            Outcome::Partial => "partial: see the failed objects above (each with the server's words), and run again to retry them",
+            outcome => outcome_word(outcome),
+        }
     );
     if let Some(path) = &args.report {
         let mut value = serde_json::to_value(&report)?;

@@ -1,14 +1,16 @@
 //! `mailferry migrate` and `verify` for calendars, tasks and contacts between a real
 //! Radicale and a real Xandikos, both ways: the corpus copied, verified equal object by
 //! object, a second run copies nothing, a change, an addition and a deletion at the source
-//! carried by the next run; and groupware riding along with a mail migration.
+//! carried by the next run; bad objects (one that does not parse, one the target refuses)
+//! reported one by one in the server's words while the rest is copied; and groupware riding
+//! along with a mail migration.
 
 use std::path::Path;
 
 use mailferry_testkit::dovecot::Dovecot;
 use mailferry_testkit::{
-    extra_event, groupware_corpus, DavServer, GroupwareKind, ALICE, ALICE_PASSWORD, DAV_PASSWORD,
-    STANDUP_UID,
+    event_and_task_in_one, event_with_control_character, extra_event, groupware_corpus,
+    two_cards_in_one, DavServer, GroupwareKind, ALICE, ALICE_PASSWORD, DAV_PASSWORD, STANDUP_UID,
 };
 use serde_json::Value;
 
@@ -72,6 +74,24 @@ fn sum(report: &Value, field: &str) -> u64 {
         .iter()
         .map(|c| c[field].as_u64().unwrap_or(0))
         .sum()
+}
+
+/// Every per-object problem of a report, over all collections.
+fn failures(report: &Value) -> Vec<Value> {
+    report["collections"]
+        .as_array()
+        .unwrap_or(&Vec::new())
+        .iter()
+        .flat_map(|c| c["failed"].as_array().cloned().unwrap_or_default())
+        .collect()
+}
+
+/// How many objects the target holds in the corpus's collection `segment`.
+fn on_target(target: &DavServer, kind: GroupwareKind, segment: &str) -> usize {
+    target
+        .list(&target.collection_path(kind, segment))
+        .unwrap()
+        .len()
 }
 
 /// The whole story from `source` (filled here) to `target`.
@@ -195,6 +215,193 @@ fn xandikos_to_radicale() {
         &DavServer::xandikos().unwrap(),
         &DavServer::radicale().unwrap(),
     );
+}
+
+const BELL_UID: &str = "fire-drill@mailferry.test";
+
+/// Issue 8: an object the target refuses (Xandikos will not store a control character that
+/// Radicale keeps) is reported with its href, UID and the target's words, in the text and
+/// the JSON report; everything else is copied and the run ends partial (3). A rerun tries it
+/// again and duplicates nothing; fixed at the source, the next run copies it.
+#[test]
+fn an_object_the_target_refuses_is_reported_and_the_rest_is_copied() {
+    let source = DavServer::radicale().unwrap();
+    let target = DavServer::xandikos().unwrap();
+    let corpus = groupware_corpus();
+    source.fill(&corpus).unwrap();
+    let bell = format!(
+        "{}bell.ics",
+        source.collection_path(GroupwareKind::Calendar, "team paris")
+    );
+    source
+        .put(
+            &bell,
+            GroupwareKind::Calendar,
+            &event_with_control_character(BELL_UID),
+        )
+        .unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let report = state.path().join("report.json");
+
+    let (code, out, json) = migrate(&source, &target, state.path(), &report);
+    assert_eq!(code, 3, "{out}");
+    assert_eq!(json["outcome"], "Partial", "{json:#}");
+    let failed = failures(&json);
+    assert_eq!(failed.len(), 1, "{json:#}");
+    assert_eq!(failed[0]["href"], bell.as_str(), "{json:#}");
+    assert_eq!(failed[0]["uid"], BELL_UID, "{json:#}");
+    let reason = failed[0]["reason"].as_str().unwrap();
+    for words in [
+        "the target refused it",
+        "PUT /alice/calendars/team%20paris/bell.ics",
+        "412 Precondition Failed: valid-calendar-data",
+        "Invalid character",
+        "in field SUMMARY",
+    ] {
+        assert!(reason.contains(words), "lacks `{words}`: {reason}");
+    }
+    assert!(
+        out.contains(&format!("failed {bell} (UID {BELL_UID}): {reason}")),
+        "{out}"
+    );
+    assert!(
+        out.contains("failed in") && out.contains(": partial"),
+        "{out}"
+    );
+    assert!(!out.contains(DAV_PASSWORD), "the password leaked: {out}");
+    // The rest went on: every corpus object copied, none of the refused one.
+    assert_eq!(
+        sum(&json, "copied"),
+        corpus.objects().count() as u64,
+        "{json:#}"
+    );
+    assert_eq!(json["counts"]["events"]["total"], 7, "{json:#}");
+    assert_eq!(json["counts"]["events"]["transferred"], 6, "{json:#}");
+    assert_eq!(on_target(&target, GroupwareKind::Calendar, "team paris"), 6);
+    assert_eq!(
+        on_target(&target, GroupwareKind::AddressBook, "contacts"),
+        3
+    );
+
+    // A rerun tries the refused object again, and copies nothing twice.
+    let (code, out, json) = migrate(&source, &target, state.path(), &report);
+    assert_eq!(code, 3, "{out}");
+    assert_eq!(sum(&json, "copied") + sum(&json, "updated"), 0, "{json:#}");
+    assert_eq!(failures(&json).len(), 1, "{json:#}");
+    assert_eq!(on_target(&target, GroupwareKind::Calendar, "team paris"), 6);
+
+    // Fixed at the source: the next run copies it, and only it.
+    source
+        .put(
+            &bell,
+            GroupwareKind::Calendar,
+            &extra_event(BELL_UID, "Fire drill, bell test"),
+        )
+        .unwrap();
+    let (code, out, json) = migrate(&source, &target, state.path(), &report);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(sum(&json, "copied"), 1, "{json:#}");
+    assert!(failures(&json).is_empty(), "{json:#}");
+    assert_eq!(json["counts"]["events"]["transferred"], 7, "{json:#}");
+    assert_eq!(on_target(&target, GroupwareKind::Calendar, "team paris"), 7);
+    let (code, out) = verify(&source, &target);
+    assert_eq!(code, 0, "{out}");
+}
+
+const PLANNING_UID: &str = "planning@mailferry.test";
+
+/// Issue 8, the other way round: a source object that does not parse (two vCards in one
+/// resource, which Xandikos keeps) and one the target refuses (an event and a task in one
+/// object, which Radicale will not store) are each reported by href, with the UID where
+/// there is one and the reason; the rest is copied, the run is partial, a rerun duplicates
+/// nothing.
+#[test]
+fn objects_that_do_not_parse_or_are_refused_are_reported_one_by_one() {
+    let source = DavServer::xandikos().unwrap();
+    let target = DavServer::radicale().unwrap();
+    let corpus = groupware_corpus();
+    source.fill(&corpus).unwrap();
+    let planning = format!(
+        "{}planning.ics",
+        source.collection_path(GroupwareKind::Calendar, "team paris")
+    );
+    source
+        .put(
+            &planning,
+            GroupwareKind::Calendar,
+            &event_and_task_in_one(PLANNING_UID),
+        )
+        .unwrap();
+    let glued = format!(
+        "{}glued.vcf",
+        source.collection_path(GroupwareKind::AddressBook, "contacts")
+    );
+    source
+        .put(
+            &glued,
+            GroupwareKind::AddressBook,
+            &two_cards_in_one("glued-1@mailferry.test", "glued-2@mailferry.test"),
+        )
+        .unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let report = state.path().join("report.json");
+
+    for pass in ["first", "rerun"] {
+        let (code, out, json) = migrate(&source, &target, state.path(), &report);
+        assert_eq!(code, 3, "{pass}: {out}");
+        assert_eq!(json["outcome"], "Partial", "{pass}: {json:#}");
+        let failed = failures(&json);
+        assert_eq!(failed.len(), 2, "{pass}: {json:#}");
+        let by_href = |href: &str| {
+            failed
+                .iter()
+                .find(|f| f["href"] == href)
+                .unwrap_or_else(|| panic!("{pass}: no problem for {href}: {json:#}"))
+        };
+        let glued_problem = by_href(&glued);
+        assert!(glued_problem["uid"].is_null(), "{glued_problem}");
+        assert_eq!(
+            glued_problem["reason"],
+            "it does not parse: it holds more than one calendar or card"
+        );
+        assert!(
+            out.contains(&format!(
+                "failed {glued}: it does not parse: it holds more than one calendar or card"
+            )),
+            "{pass}: {out}"
+        );
+        let planning_problem = by_href(&planning);
+        assert_eq!(planning_problem["uid"], PLANNING_UID, "{planning_problem}");
+        let reason = planning_problem["reason"].as_str().unwrap();
+        assert!(
+            reason.starts_with("the target refused it: the DAV server answered PUT /alice/team%20paris/planning.ics with 400 Bad Request"),
+            "{reason}"
+        );
+        assert!(
+            out.contains(&format!("failed {planning} (UID {PLANNING_UID}): {reason}")),
+            "{pass}: {out}"
+        );
+        let copied = if pass == "first" {
+            corpus.objects().count() as u64
+        } else {
+            0
+        };
+        assert_eq!(
+            sum(&json, "copied") + sum(&json, "updated"),
+            copied,
+            "{pass}: {json:#}"
+        );
+        assert_eq!(json["counts"]["contacts"]["total"], 4, "{pass}: {json:#}");
+        assert_eq!(
+            json["counts"]["contacts"]["transferred"], 3,
+            "{pass}: {json:#}"
+        );
+        assert_eq!(on_target(&target, GroupwareKind::Calendar, "team paris"), 6);
+        assert_eq!(
+            on_target(&target, GroupwareKind::AddressBook, "contacts"),
+            3
+        );
+    }
 }
 
 #[test]

@@ -65,6 +65,9 @@ pub struct DavServer {
     temp_dir: Option<tempfile::TempDir>,
     dir: PathBuf,
     port: u16,
+    /// Who the built-in client logs in as ([`DavServer::log_in_as`]).
+    user: String,
+    password: String,
 }
 
 /// One answer of the built-in client.
@@ -88,16 +91,22 @@ impl DavServer {
     /// Radicale 3 with htpasswd authentication ([`DAV_USER`] / [`DAV_PASSWORD`]); the
     /// principal is `/alice/`, collections live directly under it.
     pub fn radicale() -> Result<Self, TestkitError> {
-        Self::start(DavProduct::Radicale)
+        Self::start(DavProduct::Radicale, &[])
+    }
+
+    /// Radicale with more users beside [`DAV_USER`], each with a principal `/USER/` of its
+    /// own; [`DavServer::log_in_as`] makes the built-in client one of them.
+    pub fn radicale_with_users(users: &[(&str, &str)]) -> Result<Self, TestkitError> {
+        Self::start(DavProduct::Radicale, users)
     }
 
     /// Xandikos with `--defaults` (it makes `/alice/calendars/calendar/` and
     /// `/alice/contacts/addressbook/`); no authentication at all.
     pub fn xandikos() -> Result<Self, TestkitError> {
-        Self::start(DavProduct::Xandikos)
+        Self::start(DavProduct::Xandikos, &[])
     }
 
-    fn start(product: DavProduct) -> Result<Self, TestkitError> {
+    fn start(product: DavProduct, users: &[(&str, &str)]) -> Result<Self, TestkitError> {
         let program = Path::new("/usr/bin").join(product.program());
         if !program.is_file() {
             return Err(TestkitError::DavNotInstalled {
@@ -125,7 +134,7 @@ impl DavServer {
                 .map_err(|source| io_error("open", &log, source))?;
             let mut command = match product {
                 DavProduct::Radicale => {
-                    let config = write_radicale_config(&dir, port)?;
+                    let config = write_radicale_config(&dir, port, users)?;
                     let mut command = Command::new(&program);
                     command.arg("--config").arg(config);
                     command
@@ -158,6 +167,8 @@ impl DavServer {
                 temp_dir: None,
                 dir: dir.clone(),
                 port,
+                user: DAV_USER.to_string(),
+                password: DAV_PASSWORD.to_string(),
             };
             match server.wait_ready() {
                 Ok(()) => {
@@ -229,13 +240,21 @@ impl DavServer {
 
     /// `http://alice@127.0.0.1:PORT/`, as `mailferry migrate --from` takes it.
     pub fn account_url(&self) -> String {
-        format!("http://{DAV_USER}@127.0.0.1:{}/", self.port)
+        format!("http://{}@127.0.0.1:{}/", self.user, self.port)
+    }
+
+    /// From now on the built-in client logs in as `user` (one of
+    /// [`DavServer::radicale_with_users`]), and the homes are that user's. Xandikos has the
+    /// one principal `/alice/` and takes any login.
+    pub fn log_in_as(&mut self, user: &str, password: &str) {
+        self.user = user.to_string();
+        self.password = password.to_string();
     }
 
     /// Where new calendars go: `/alice/` (Radicale), `/alice/calendars/` (Xandikos).
     pub fn calendar_home(&self) -> String {
         match self.product {
-            DavProduct::Radicale => format!("/{DAV_USER}/"),
+            DavProduct::Radicale => format!("/{}/", self.user),
             DavProduct::Xandikos => format!("/{DAV_USER}/calendars/"),
         }
     }
@@ -243,7 +262,7 @@ impl DavServer {
     /// Where new address books go: `/alice/` (Radicale), `/alice/contacts/` (Xandikos).
     pub fn addressbook_home(&self) -> String {
         match self.product {
-            DavProduct::Radicale => format!("/{DAV_USER}/"),
+            DavProduct::Radicale => format!("/{}/", self.user),
             DavProduct::Xandikos => format!("/{DAV_USER}/contacts/"),
         }
     }
@@ -257,7 +276,8 @@ impl DavServer {
         format!("{home}{}/", encode_path_segment(segment))
     }
 
-    /// One request with the built-in client (Basic auth as [`DAV_USER`]).
+    /// One request with the built-in client (Basic auth as [`DAV_USER`], or whom
+    /// [`DavServer::log_in_as`] named).
     pub fn request(
         &self,
         method: &str,
@@ -273,8 +293,8 @@ impl DavServer {
         let mut stream = TcpStream::connect(&addr).map_err(|e| failed("connect", e))?;
         let _ = stream.set_read_timeout(Some(REQUEST_TIMEOUT));
         let _ = stream.set_write_timeout(Some(REQUEST_TIMEOUT));
-        let credentials =
-            base64::engine::general_purpose::STANDARD.encode(format!("{DAV_USER}:{DAV_PASSWORD}"));
+        let credentials = base64::engine::general_purpose::STANDARD
+            .encode(format!("{}:{}", self.user, self.password));
         let mut head = format!(
             "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Basic {credentials}\r\nConnection: close\r\nContent-Length: {}\r\n",
             body.len()
@@ -516,10 +536,17 @@ impl Drop for DavServer {
     }
 }
 
-fn write_radicale_config(dir: &Path, port: u16) -> Result<PathBuf, TestkitError> {
+fn write_radicale_config(
+    dir: &Path,
+    port: u16,
+    more_users: &[(&str, &str)],
+) -> Result<PathBuf, TestkitError> {
     let users = dir.join("users");
-    fs::write(&users, format!("{DAV_USER}:{DAV_PASSWORD}\n"))
-        .map_err(|source| io_error("write", &users, source))?;
+    let mut lines = format!("{DAV_USER}:{DAV_PASSWORD}\n");
+    for (user, password) in more_users {
+        let _ = writeln!(lines, "{user}:{password}");
+    }
+    fs::write(&users, lines).map_err(|source| io_error("write", &users, source))?;
     let config = dir.join("config");
     let text = format!(
         "[server]\nhosts = 127.0.0.1:{port}\n\

@@ -20,13 +20,118 @@ pub fn is_dav_address(url: &str) -> bool {
     lower.starts_with("http://") || lower.starts_with("https://")
 }
 
-/// One side's DAV settings.
-struct DavSide<'a> {
-    name: &'static str,
-    server_type: &'a str,
-    explicit: Option<&'a str>,
-    insecure: bool,
-    ca_file: Option<&'a std::path::PathBuf>,
+/// The server types `--from-type`/`--to-type` and a job file's `type` take, for messages.
+pub const SERVER_TYPES: &str =
+    "imap, zimbra, kolab, openxchange, nextcloud, sogo, radicale, baikal, exchange, office365 or gmail";
+
+/// One side's DAV settings, as flags or a job file give them.
+pub struct DavSide<'a> {
+    /// `source` or `target`.
+    pub name: &'static str,
+    pub server_type: &'a str,
+    /// `--from-dav`, or a job file's `dav`/`source_dav`.
+    pub explicit: Option<&'a str>,
+    pub insecure: bool,
+    pub ca_file: Option<&'a std::path::PathBuf>,
+}
+
+/// Why a server type gives no DAV address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TypeProblem {
+    /// Not a server type at all.
+    Unknown,
+    /// Exchange or Microsoft 365: calendars and contacts over EWS or Graph.
+    NotDav,
+}
+
+/// Whether `server_type` is one we know (its groupware aside).
+pub fn check_server_type(server_type: &str) -> Result<(), TypeProblem> {
+    match server_type {
+        "imap" | "gmail" | "pop3" | "maildir" | "mbox" | "exchange" | "office365" => Ok(()),
+        other if ServerKind::parse(other).is_some() => Ok(()),
+        _ => Err(TypeProblem::Unknown),
+    }
+}
+
+impl DavSide<'_> {
+    /// The DAV address of this side with mail on `host`: explicit, else its type's usual one.
+    pub fn address(&self, host: &str) -> Result<Option<String>, TypeProblem> {
+        check_server_type(self.server_type)?;
+        if let Some(explicit) = self.explicit {
+            return Ok(Some(explicit.to_string()));
+        }
+        match self.server_type {
+            "exchange" | "office365" => Err(TypeProblem::NotDav),
+            other => Ok(ServerKind::parse(other).and_then(|kind| kind.default_url(host))),
+        }
+    }
+
+    /// The DAV account of an account that logs in to IMAP with `auth`: the same user and
+    /// password, unless `address` names another user. `leave_out` says how to do without
+    /// groupware (`--no-groupware`, or the job file's key).
+    pub fn endpoint_with_mail(
+        &self,
+        address: &str,
+        auth: &Auth,
+        timeout: Duration,
+        leave_out: &str,
+    ) -> anyhow::Result<DavEndpoint> {
+        let parsed = DavUrl::parse(address)
+            .with_context(|| format!("the {} CalDAV/CardDAV address is not usable", self.name))?;
+        let server = ServerKind::parse(self.server_type).unwrap_or_default();
+        let (user, password) = match auth {
+            Auth::Password { user, password } => (
+                parsed.user.clone().unwrap_or_else(|| user.clone()),
+                password.clone(),
+            ),
+            Auth::AsUser {
+                admin,
+                password,
+                authorize_as,
+            } if server == ServerKind::Kolab => {
+                // iRony's kolab_auth_proxy: `admin**user` (SERVERTYPES.md §2).
+                (format!("{admin}**{authorize_as}"), password.clone())
+            }
+            _ => bail!(
+                "the {} logs in to IMAP with an admin or a token; its calendars and contacts need the account's own password: log in as the user, or {leave_out}",
+                self.name
+            ),
+        };
+        Ok(self.endpoint(parsed, user, password, timeout, server))
+    }
+
+    fn endpoint(
+        &self,
+        parsed: DavUrl,
+        user: String,
+        password: SecretString,
+        timeout: Duration,
+        server: ServerKind,
+    ) -> DavEndpoint {
+        DavEndpoint {
+            url: parsed.url,
+            user,
+            password,
+            insecure: self.insecure,
+            ca_file: self.ca_file.cloned(),
+            timeout,
+            server,
+        }
+    }
+}
+
+impl TypeProblem {
+    /// In words, for the side's type given as `key` (`--from-type`, `type in [source]`).
+    pub fn describe(self, side: &str, server_type: &str, key: &str, leave_out: &str) -> String {
+        match self {
+            TypeProblem::Unknown => {
+                format!("{key} `{server_type}` is not a server type: use {SERVER_TYPES}")
+            }
+            TypeProblem::NotDav => format!(
+                "{key} `{server_type}`: the {side}'s calendars and contacts are reached through EWS or Microsoft Graph, which this version does not speak; give its CalDAV/CardDAV address if it has one, or {leave_out} to move the mail alone"
+            ),
+        }
+    }
 }
 
 impl SidesArgs {
@@ -59,8 +164,8 @@ impl SidesArgs {
             );
         }
         let [source_side, target_side] = self.dav_sides();
-        let source = self.dav_endpoint(&source_side, &self.from, None)?;
-        let target = self.dav_endpoint(&target_side, &self.to, None)?;
+        let source = self.dav_endpoint(&source_side, &self.from)?;
+        let target = self.dav_endpoint(&target_side, &self.to)?;
         Ok(GroupwareJob {
             id: id.to_string(),
             source,
@@ -83,113 +188,86 @@ impl SidesArgs {
             return Ok(None);
         }
         let [source_side, target_side] = self.dav_sides();
+        let leave_out = "add --no-groupware";
+        let address = |side: &DavSide<'_>, host: &str, flag: &str| {
+            side.address(host).map_err(|problem| {
+                anyhow::anyhow!(problem.describe(side.name, side.server_type, flag, leave_out))
+            })
+        };
         let addresses = [
-            dav_address(&source_side, &source.endpoint.host)?,
-            dav_address(&target_side, &target.endpoint.host)?,
+            address(&source_side, &source.endpoint.host, "--from-type")?,
+            address(&target_side, &target.endpoint.host, "--to-type")?,
         ];
+        let timeout = Duration::from_secs(self.timeout);
         match addresses {
             [None, None] => Ok(None),
             [Some(from), Some(to)] => Ok(Some(GroupwareJob {
                 id: id.to_string(),
-                source: self.dav_endpoint(&source_side, &from, Some(&source.auth))?,
-                target: self.dav_endpoint(&target_side, &to, Some(&target.auth))?,
+                source: source_side.endpoint_with_mail(&from, &source.auth, timeout, leave_out)?,
+                target: target_side.endpoint_with_mail(&to, &target.auth, timeout, leave_out)?,
                 dry_run,
             })),
             [from, _] => {
-                let (has, lacks, flag) = if from.is_some() {
-                    (&source_side, &target_side, "--to-dav")
+                let flag = if from.is_some() {
+                    "--to-dav"
                 } else {
-                    (&target_side, &source_side, "--from-dav")
+                    "--from-dav"
                 };
                 bail!(
-                    "the {} ({}) has calendars and contacts but the {} ({}) names no CalDAV/CardDAV server: give its address with {flag} URL, or leave groupware out with --no-groupware",
-                    has.name,
-                    has.server_type,
-                    lacks.name,
-                    lacks.server_type
+                    "{}: give its address with {flag} URL, or leave groupware out with --no-groupware",
+                    one_sided(&source_side, &target_side, from.is_some())
                 )
             }
         }
     }
 
-    fn dav_endpoint(
-        &self,
-        side: &DavSide<'_>,
-        address: &str,
-        auth: Option<&Auth>,
-    ) -> anyhow::Result<DavEndpoint> {
+    /// A DAV address given as `--from`/`--to` (groupware alone): its user, and the password
+    /// from the side's variable, file or a prompt.
+    fn dav_endpoint(&self, side: &DavSide<'_>, address: &str) -> anyhow::Result<DavEndpoint> {
         let parsed = DavUrl::parse(address)
             .with_context(|| format!("the {} CalDAV/CardDAV address is not usable", side.name))?;
         let server = ServerKind::parse(side.server_type).unwrap_or_default();
-        let (user, password) = match auth {
-            // With mail: the account's own login, unless the DAV address names another user.
-            Some(Auth::Password { user, password }) => {
-                (parsed.user.clone().unwrap_or_else(|| user.clone()), password.clone())
-            }
-            Some(Auth::AsUser {
-                admin,
-                password,
-                authorize_as,
-            }) if server == ServerKind::Kolab => {
-                // iRony's kolab_auth_proxy: `admin**user` (SERVERTYPES.md §2).
-                (format!("{admin}**{authorize_as}"), password.clone())
-            }
-            Some(_) => bail!(
-                "the {} logs in to IMAP with an admin or a token; its calendars and contacts need the account's own password: log in as the user, or use --no-groupware",
+        let Some(user) = parsed.user.clone() else {
+            bail!(
+                "the {} address `{address}` names no user: write it as https://USER@HOST/PATH",
                 side.name
-            ),
-            None => {
-                let Some(user) = parsed.user.clone() else {
-                    bail!(
-                        "the {} address `{address}` names no user: write it as https://USER@HOST/PATH",
-                        side.name
-                    );
-                };
-                let (env, file) = match side.name {
-                    "source" => ("MAILFERRY_FROM_PASSWORD", self.from_password_file.as_deref()),
-                    _ => ("MAILFERRY_TO_PASSWORD", self.to_password_file.as_deref()),
-                };
-                let password: SecretString = credentials::secret(
-                    env,
-                    file,
-                    &format!("Password for {user} ({}): ", side.name),
-                    &format!("{} password", side.name),
-                )?;
-                (user, password)
-            }
+            );
         };
-        Ok(DavEndpoint {
-            url: parsed.url,
+        let (env, file) = match side.name {
+            "source" => (
+                "MAILFERRY_FROM_PASSWORD",
+                self.from_password_file.as_deref(),
+            ),
+            _ => ("MAILFERRY_TO_PASSWORD", self.to_password_file.as_deref()),
+        };
+        let password: SecretString = credentials::secret(
+            env,
+            file,
+            &format!("Password for {user} ({}): ", side.name),
+            &format!("{} password", side.name),
+        )?;
+        Ok(side.endpoint(
+            parsed,
             user,
             password,
-            insecure: side.insecure,
-            ca_file: side.ca_file.cloned(),
-            timeout: Duration::from_secs(self.timeout),
+            Duration::from_secs(self.timeout),
             server,
-        })
+        ))
     }
 }
 
-/// The DAV address of a side with mail: explicit, else its type's usual one on its host.
-fn dav_address(side: &DavSide<'_>, host: &str) -> anyhow::Result<Option<String>> {
-    if let Some(explicit) = side.explicit {
-        return Ok(Some(explicit.to_string()));
-    }
-    match side.server_type {
-        "imap" | "gmail" | "pop3" | "maildir" | "mbox" => Ok(None),
-        "exchange" | "office365" => bail!(
-            "the {} is {}: its calendars and contacts are reached through EWS or Microsoft Graph, which this version does not speak; add --no-groupware to move the mail alone",
-            side.name,
-            side.server_type
-        ),
-        other => match ServerKind::parse(other) {
-            Some(kind) => Ok(kind.default_url(host)),
-            None => bail!(
-                "--{}-type `{other}` is not a server type: use imap, zimbra, kolab, openxchange, nextcloud, sogo, radicale, baikal, exchange, office365 or gmail",
-                if side.name == "source" { "from" } else { "to" }
-            ),
-        },
-    }
+/// `the source (kolab) has calendars and contacts but the target (imap) names no
+/// CalDAV/CardDAV server`; `source_has` says which side has them.
+pub fn one_sided(source: &DavSide<'_>, target: &DavSide<'_>, source_has: bool) -> String {
+    let (has, lacks) = if source_has {
+        (source, target)
+    } else {
+        (target, source)
+    };
+    format!(
+        "the {} ({}) has calendars and contacts but the {} ({}) names no CalDAV/CardDAV server",
+        has.name, has.server_type, lacks.name, lacks.server_type
+    )
 }
 
 /// The groupware part of a report, as text.

@@ -10,6 +10,11 @@
 //!                                     # of each account; the password is the admin's:
 //! admin_password_file = "secrets/master"   # or admin_password_env (or, per account,
 //!                                          # source_password_file/_env)
+//! type = "kolab"                      # optional, as --from-type: a type with groupware
+//!                                     # brings calendars and contacts along (default imap)
+//! dav = "https://dav.old.example.com/"     # optional, as --from-dav: the CalDAV/CardDAV
+//!                                          # server; no user here, each account logs in as
+//!                                          # itself with its own password
 //!
 //! [target]                            # the same keys as [source]
 //! url = "imaps://new.example.com"
@@ -25,13 +30,15 @@
 //! sync_deletes = false
 //! subscriptions = true
 //! max_bandwidth = "10M"               # bytes per second read from the source, per account
+//! no_groupware = false                # true: mail only, as --no-groupware
 //!
 //! [[account]]
 //! source_user = "alice@old.example.com"
 //! source_password_file = "secrets/alice-old"     # or source_password_env = "ALICE_OLD_PW"
 //! target_user = "alice@new.example.com"
 //! target_password_file = "secrets/alice-new"     # or target_password_env
-//! # optional: source_url, target_url (this account on other servers than [source]/[target])
+//! # optional: source_url, target_url (this account on other servers than [source]/[target]);
+//! # source_type, target_type, source_dav, target_dav (a user allowed here), no_groupware
 //! ```
 //!
 //! Rules: unknown keys are errors; relative paths are taken from the job file's directory; a
@@ -39,6 +46,10 @@
 //! `target_password`, `admin_password`) are accepted with a warning: a password is better kept
 //! in a file or an environment variable than in the job file. Command-line flags of
 //! `migrate` override `[options]`.
+//!
+//! Groupware goes with an account as with `--from-type`/`--to-type` and `--from-dav`/
+//! `--to-dav`: both sides need a DAV address (given, or the type's usual one on the account's
+//! mail host), one side alone is an error, `no_groupware` leaves it out.
 //!
 //! Everything is checked before any account starts (password files read, environment
 //! variables looked up, addresses parsed, patterns compiled); every problem is listed, each
@@ -50,6 +61,8 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use mailferry_dav::DavUrl;
+use mailferry_engine::groupware::GroupwareJob;
 use mailferry_engine::{Account, CopyOptions};
 use mailferry_imap::{Auth, Endpoint, ImapUrl, TlsOptions};
 use regex::Regex;
@@ -58,6 +71,7 @@ use serde::Deserialize;
 use toml::de::{DeTable, DeValue, ValueDeserializer};
 use toml::Spanned;
 
+use super::groupware::{check_server_type, one_sided, DavSide};
 use super::migrate::{parse_day, parse_size};
 use crate::credentials;
 
@@ -78,6 +92,8 @@ pub struct JobAccount {
     pub index: usize,
     pub source: Account,
     pub target: Account,
+    /// Its calendars and contacts, after the mail (`dry_run` is set when it runs).
+    pub groupware: Option<GroupwareJob>,
 }
 
 /// What the command line adds to every account's sides.
@@ -86,6 +102,10 @@ pub struct SideFlags {
     pub source_insecure: bool,
     pub target_insecure: bool,
     pub allow_plaintext: bool,
+    /// `--no-groupware`: mail only, whatever the file says.
+    pub no_groupware: bool,
+    /// `--timeout`, also per DAV request.
+    pub timeout_seconds: u64,
 }
 
 /// Reads and checks the job file at `path`; environment variables come from the process.
@@ -125,6 +145,11 @@ struct SideSection {
     admin_password: Option<Spanned<String>>,
     admin_password_file: Option<Spanned<PathBuf>>,
     admin_password_env: Option<Spanned<String>>,
+    /// As `--from-type`/`--to-type`.
+    #[serde(rename = "type")]
+    server_type: Option<Spanned<String>>,
+    /// As `--from-dav`/`--to-dav`, without a user.
+    dav: Option<Spanned<String>>,
 }
 
 /// `[options]`.
@@ -141,6 +166,7 @@ struct OptionsSection {
     sync_deletes: Option<bool>,
     subscriptions: Option<bool>,
     max_bandwidth: Option<Spanned<toml::Value>>,
+    no_groupware: Option<bool>,
 }
 
 /// One `[[account]]`.
@@ -157,6 +183,11 @@ struct AccountEntry {
     target_password_file: Option<Spanned<PathBuf>>,
     target_password_env: Option<Spanned<String>>,
     target_url: Option<Spanned<String>>,
+    source_type: Option<Spanned<String>>,
+    source_dav: Option<Spanned<String>>,
+    target_type: Option<Spanned<String>>,
+    target_dav: Option<Spanned<String>>,
+    no_groupware: Option<bool>,
 }
 
 /// The problems found so far, each rendered as `FILE:LINE:COLUMN: PLACE: MESSAGE` and
@@ -349,6 +380,10 @@ pub fn parse(
         );
     }
 
+    let no_groupware = options
+        .as_ref()
+        .and_then(|o| o.no_groupware)
+        .unwrap_or(false);
     let options = options.map(|o| copy_options(&o, &mut problems));
     let source = source
         .as_ref()
@@ -359,6 +394,7 @@ pub fn parse(
 
     let mut accounts = Vec::new();
     let mut seen: HashMap<(String, String), usize> = HashMap::new();
+    let mut default_mismatch_reported = false;
     for (i, (span, entry)) in entries.iter().enumerate() {
         let index = i + 1;
         let Some(entry) = entry else { continue };
@@ -410,7 +446,24 @@ pub fn parse(
         if problems.list.len() != errors_before {
             continue;
         }
+        let (Some(source_defaults), Some(target_defaults)) = (&source, &target) else {
+            continue;
+        };
         let (Some(source), Some(target)) = (source_account, target_account) else {
+            continue;
+        };
+        let groupware = ctx.groupware(
+            [source_defaults, target_defaults],
+            entry,
+            [&source, &target],
+            GroupwareFlags {
+                off: flags.no_groupware || entry.no_groupware.unwrap_or(no_groupware),
+                timeout: std::time::Duration::from_secs(flags.timeout_seconds),
+            },
+            &mut default_mismatch_reported,
+            &mut problems,
+        );
+        let Some(groupware) = groupware else {
             continue;
         };
         let pair = (source.describe(), target.describe());
@@ -430,6 +483,7 @@ pub fn parse(
             index,
             source,
             target,
+            groupware,
         });
     }
 
@@ -451,6 +505,10 @@ struct SideDefaults<'a> {
     ca_file: Option<PathBuf>,
     /// `Some` when `auth_as_admin` and exactly one admin password are given and usable.
     admin_password: Option<SecretString>,
+    /// `type`: `Some(None)` when it is given but unknown (reported once).
+    server_type: Option<Option<String>>,
+    /// `dav`: `Some(None)` when it is given but unusable (reported once).
+    dav: Option<Option<String>>,
 }
 
 /// Checks `[source]` or `[target]` itself; what depends on the account is checked per account.
@@ -529,12 +587,101 @@ fn check_side<'a>(
     } else if let Some(name) = &section.admin_password_env {
         admin_password = read_env(env, name, "admin_password_env", &place, problems);
     }
+    let server_type = section
+        .server_type
+        .as_ref()
+        .map(|t| check_type(t, "type", side, &place, problems));
+    let dav = section
+        .dav
+        .as_ref()
+        .map(|d| check_dav(d, "dav", side, false, &place, problems));
     SideDefaults {
         section,
         url,
         ca_file,
         admin_password,
+        server_type,
+        dav,
     }
+}
+
+/// How a job file leaves groupware out, for messages.
+const LEAVE_OUT: &str = "set no_groupware = true (in [options], or for this account)";
+
+/// A known server type (`type`, `source_type`, `target_type`).
+fn check_type(
+    value: &Spanned<String>,
+    key: &str,
+    side: &str,
+    place: &str,
+    problems: &mut Problems<'_>,
+) -> Option<String> {
+    let server_type = value.get_ref().trim().to_ascii_lowercase();
+    match check_server_type(&server_type) {
+        Ok(()) => Some(server_type),
+        Err(problem) => {
+            problems.add(
+                Some(&value.span()),
+                place,
+                problem.describe(side, value.get_ref(), key, LEAVE_OUT),
+            );
+            None
+        }
+    }
+}
+
+/// A usable CalDAV/CardDAV address (`dav`, `source_dav`, `target_dav`); `user_allowed` for an
+/// account's own (its DAV login may differ from its mail login), not for a side's default.
+fn check_dav(
+    value: &Spanned<String>,
+    key: &str,
+    side: &str,
+    user_allowed: bool,
+    place: &str,
+    problems: &mut Problems<'_>,
+) -> Option<String> {
+    match DavUrl::parse(value.get_ref()) {
+        // The error shows the address with any password in it masked.
+        Err(error) => {
+            problems.add(Some(&value.span()), place, format_args!("{key}: {error}"));
+            None
+        }
+        Ok(parsed) if parsed.user.is_some() && !user_allowed => {
+            problems.add(
+                Some(&value.span()),
+                place,
+                format_args!(
+                    "{key} `{}` names a user: write only http(s)://HOST[:PORT]/PATH; each account \
+                     logs in as its {side}_user (or give {side}_dav = \"https://USER@HOST/PATH\" \
+                     for one account)",
+                    value.get_ref()
+                ),
+            );
+            None
+        }
+        Ok(_) => Some(value.get_ref().trim().to_string()),
+    }
+}
+
+/// What decides an account's groupware besides the file's keys.
+struct GroupwareFlags {
+    /// `no_groupware`: the account's, else `[options]`', or `--no-groupware`.
+    off: bool,
+    timeout: std::time::Duration,
+}
+
+/// One side's groupware settings for one account, and where they came from.
+struct SideGroupware {
+    name: &'static str,
+    server_type: String,
+    explicit: Option<String>,
+    /// The key of the type, for messages, and its span.
+    type_key: String,
+    type_span: Option<Range<usize>>,
+    /// The span of the key that gives this side a DAV address, when it is a default.
+    default_span: Option<Range<usize>>,
+    /// Set by the account's own keys (`source_type`, `source_dav`).
+    own: bool,
 }
 
 fn read_file(
@@ -626,6 +773,158 @@ struct AccountCtx<'a> {
 }
 
 impl AccountCtx<'_> {
+    /// The account's calendars and contacts: `Some(None)` for none, `None` when there is a
+    /// problem (reported). A mismatch that comes from `[source]`/`[target]` alone is the same
+    /// for every account without keys of its own: it is reported once (`reported`).
+    fn groupware(
+        &self,
+        defaults: [&SideDefaults<'_>; 2],
+        entry: &AccountEntry,
+        accounts: [&Account; 2],
+        flags: GroupwareFlags,
+        reported: &mut bool,
+        problems: &mut Problems<'_>,
+    ) -> Option<Option<GroupwareJob>> {
+        let before = problems.list.len();
+        let keys = [
+            ("source", &entry.source_type, &entry.source_dav),
+            ("target", &entry.target_type, &entry.target_dav),
+        ];
+        let mut sides = Vec::new();
+        let mut unusable_default = false;
+        for ((name, own_type, own_dav), defaults) in keys.into_iter().zip(defaults) {
+            let section = defaults.section;
+            let (server_type, type_key, type_span) = match own_type {
+                Some(value) => (
+                    check_type(value, &format!("{name}_type"), name, self.place, problems),
+                    format!("{name}_type"),
+                    Some(value.span()),
+                ),
+                None => match &defaults.server_type {
+                    Some(known) => {
+                        unusable_default |= known.is_none();
+                        (
+                            known.clone(),
+                            format!("type in [{name}]"),
+                            section.server_type.as_ref().map(|t| t.span()),
+                        )
+                    }
+                    None => (Some("imap".to_string()), format!("type in [{name}]"), None),
+                },
+            };
+            let explicit = match own_dav {
+                Some(value) => check_dav(
+                    value,
+                    &format!("{name}_dav"),
+                    name,
+                    true,
+                    self.place,
+                    problems,
+                ),
+                None => {
+                    unusable_default |= matches!(defaults.dav, Some(None));
+                    defaults.dav.clone().flatten()
+                }
+            };
+            let default_span = match (own_dav, &section.dav) {
+                (None, Some(dav)) => Some(dav.span()),
+                (None, None) => type_span.clone().filter(|_| own_type.is_none()),
+                _ => None,
+            };
+            sides.push(SideGroupware {
+                name,
+                server_type: server_type.unwrap_or_default(),
+                explicit,
+                type_key,
+                type_span,
+                default_span,
+                own: own_type.is_some() || own_dav.is_some(),
+            });
+        }
+        if problems.list.len() != before || unusable_default {
+            return None;
+        }
+        if flags.off {
+            return Some(None);
+        }
+        let dav_sides: Vec<DavSide<'_>> = sides
+            .iter()
+            .zip(accounts)
+            .map(|(side, account)| DavSide {
+                name: side.name,
+                server_type: &side.server_type,
+                explicit: side.explicit.as_deref(),
+                insecure: account.endpoint.tls.insecure,
+                ca_file: account.endpoint.tls.ca_file.as_ref(),
+            })
+            .collect();
+        let mut addresses = Vec::new();
+        for ((dav, side), account) in dav_sides.iter().zip(&sides).zip(accounts) {
+            match dav.address(&account.endpoint.host) {
+                Ok(address) => addresses.push(address),
+                Err(problem) => {
+                    problems.add(
+                        side.type_span.as_ref().or(Some(self.span)),
+                        self.place,
+                        problem.describe(side.name, &side.server_type, &side.type_key, LEAVE_OUT),
+                    );
+                    return None;
+                }
+            }
+        }
+        match (&addresses[0], &addresses[1]) {
+            (None, None) => Some(None),
+            (Some(from), Some(to)) => {
+                let mut endpoints = Vec::new();
+                for ((dav, address), account) in dav_sides.iter().zip([from, to]).zip(accounts) {
+                    match dav.endpoint_with_mail(address, &account.auth, flags.timeout, LEAVE_OUT) {
+                        Ok(endpoint) => endpoints.push(endpoint),
+                        Err(error) => {
+                            problems.add(Some(self.span), self.place, format_args!("{error:#}"));
+                            return None;
+                        }
+                    }
+                }
+                let target = endpoints.pop()?;
+                let source = endpoints.pop()?;
+                Some(Some(GroupwareJob {
+                    id: "cli".into(),
+                    source,
+                    target,
+                    dry_run: false,
+                }))
+            }
+            (from, _) => {
+                let (has, lacks) = if from.is_some() {
+                    (&sides[0], &sides[1])
+                } else {
+                    (&sides[1], &sides[0])
+                };
+                let what = one_sided(&dav_sides[0], &dav_sides[1], from.is_some());
+                let lacks_name = lacks.name;
+                if sides.iter().any(|s| s.own) {
+                    problems.add(
+                        Some(self.span),
+                        self.place,
+                        format_args!(
+                            "{what}: set dav in [{lacks_name}] or {lacks_name}_dav for this account, or {LEAVE_OUT}"
+                        ),
+                    );
+                } else if !*reported {
+                    *reported = true;
+                    problems.add(
+                        has.default_span.as_ref(),
+                        &format!("[{}]", has.name),
+                        format_args!(
+                            "{what} (for every account without source_dav/target_dav of its own): set dav in [{lacks_name}] (or {lacks_name}_dav per account), or no_groupware = true in [options]"
+                        ),
+                    );
+                }
+                None
+            }
+        }
+    }
+
     /// Builds one side of one account, reporting every problem; `None` if there was one.
     fn side(
         &self,
@@ -1116,9 +1415,199 @@ target_password_env = "BOB_NEW_PW"
         );
     }
 
+    const GROUPWARE: &str = r#"
+[source]
+url = "imaps://old.example.com"
+type = "kolab"
+[target]
+url = "imaps://new.example.com"
+dav = "https://dav.new.example.com/remote.php/dav"
+[[account]]
+source_user = "alice"
+source_password_env = "MASTER_PW"
+target_user = "alice@new.example.com"
+target_password_env = "BOB_NEW_PW"
+[[account]]
+source_user = "bob"
+source_password_env = "MASTER_PW"
+target_user = "bob"
+target_password_env = "BOB_NEW_PW"
+no_groupware = true
+[[account]]
+source_user = "carol"
+source_password_env = "MASTER_PW"
+target_user = "carol"
+target_password_env = "BOB_NEW_PW"
+target_type = "nextcloud"
+target_dav = "https://carol.dav@cloud.example.com/dav/"
+"#;
+
+    #[test]
+    fn groupware_from_types_and_addresses_per_side_and_account() {
+        let dir = tempfile::tempdir().unwrap();
+        let job = parse_in(dir.path(), GROUPWARE).unwrap_or_else(|p| panic!("{p:#?}"));
+        let alice = job.accounts[0]
+            .groupware
+            .as_ref()
+            .expect("alice's groupware");
+        // Kolab's usual address on the mail host; each side logs in as the account.
+        assert_eq!(alice.source.url.as_str(), "https://old.example.com/iRony/");
+        assert_eq!(alice.source.user, "alice");
+        assert_eq!(alice.source.server, mailferry_dav::ServerKind::Kolab);
+        assert_eq!(
+            alice.target.url.as_str(),
+            "https://dav.new.example.com/remote.php/dav/"
+        );
+        assert_eq!(alice.target.user, "alice@new.example.com");
+        use secrecy::ExposeSecret;
+        assert_eq!(alice.target.password.expose_secret(), "bobpw");
+        assert!(job.accounts[1].groupware.is_none(), "bob: no_groupware");
+        let carol = job.accounts[2]
+            .groupware
+            .as_ref()
+            .expect("carol's groupware");
+        assert_eq!(carol.target.user, "carol.dav");
+        assert_eq!(carol.target.server, mailferry_dav::ServerKind::Nextcloud);
+        assert_eq!(carol.target.url.host_str(), Some("cloud.example.com"));
+
+        // --no-groupware: none at all.
+        let flags = SideFlags {
+            no_groupware: true,
+            ..SideFlags::default()
+        };
+        let job = parse(GROUPWARE, "jobs.toml", dir.path(), flags, &env).unwrap();
+        assert!(job.accounts.iter().all(|a| a.groupware.is_none()));
+        // [options] no_groupware = true, and one account takes it back.
+        let text = format!("[options]\nno_groupware = true\n{GROUPWARE}").replacen(
+            "source_user = \"alice\"",
+            "no_groupware = false\nsource_user = \"alice\"",
+            1,
+        );
+        let job = parse_in(dir.path(), &text).unwrap_or_else(|p| panic!("{p:#?}"));
+        assert!(job.accounts[0].groupware.is_some());
+        assert!(job.accounts[2].groupware.is_none());
+    }
+
+    #[test]
+    fn groupware_problems_name_the_line_account_and_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = r#"
+[source]
+url = "imaps://old.example.com"
+type = "kollab"
+[target]
+url = "imaps://new.example.com"
+dav = "https://alice:secret-dav-pw@dav.new.example.com/"
+[[account]]
+source_user = "alice"
+source_password_env = "MASTER_PW"
+target_user = "alice"
+target_password_env = "BOB_NEW_PW"
+source_type = "radicale"
+source_dav = "ftp://dav.old.example.com/"
+"#;
+        let problems = parse_in(dir.path(), text).unwrap_err();
+        let all = problems.join("\n");
+        let expect = [
+            "jobs.toml:4:8: [source]: type `kollab` is not a server type: use imap, zimbra, kolab,",
+            "jobs.toml:7:7: [target]: dav: `https://alice:***@dav.new.example.com/` is not a usable CalDAV/CardDAV address",
+            "jobs.toml:14:14: account 1 (alice): source_dav: `ftp://dav.old.example.com/` is not a usable CalDAV/CardDAV address: it must start with https://",
+        ];
+        for needle in expect {
+            assert!(all.contains(needle), "lacks `{needle}` in:\n{all}");
+        }
+        assert!(!all.contains("secret-dav-pw"), "{all}");
+        assert_eq!(problems.len(), 3, "{all}");
+
+        // One side with groupware, the other without: from the defaults, said once for all.
+        let one_sided = r#"
+[source]
+url = "imaps://old.example.com"
+type = "zimbra"
+[target]
+url = "imaps://new.example.com"
+[[account]]
+source_user = "alice"
+source_password_env = "MASTER_PW"
+target_user = "alice"
+target_password_env = "BOB_NEW_PW"
+[[account]]
+source_user = "bob"
+source_password_env = "MASTER_PW"
+target_user = "bob"
+target_password_env = "BOB_NEW_PW"
+[[account]]
+source_user = "carol"
+source_password_env = "MASTER_PW"
+target_user = "carol"
+target_password_env = "BOB_NEW_PW"
+target_type = "exchange"
+[[account]]
+source_user = "dave"
+source_password_env = "MASTER_PW"
+target_user = "dave"
+target_password_env = "BOB_NEW_PW"
+source_dav = "https://dav.old.example.com/"
+source_type = "imap"
+"#;
+        let problems = parse_in(dir.path(), one_sided).unwrap_err();
+        let all = problems.join("\n");
+        let expect = [
+            "jobs.toml:4:8: [source]: the source (zimbra) has calendars and contacts but the target (imap) names no CalDAV/CardDAV server (for every account without source_dav/target_dav of its own): set dav in [target] (or target_dav per account), or no_groupware = true in [options]",
+            "jobs.toml:22:15: account 3 (carol): target_type `exchange`: the target's calendars and contacts are reached through EWS or Microsoft Graph",
+            "jobs.toml:23:1: account 4 (dave): the source (imap) has calendars and contacts but the target (imap) names no CalDAV/CardDAV server: set dav in [target] or target_dav for this account, or set no_groupware = true (in [options], or for this account)",
+        ];
+        for needle in expect {
+            assert!(all.contains(needle), "lacks `{needle}` in:\n{all}");
+        }
+        assert_eq!(problems.len(), 3, "{all}");
+
+        // An admin login has no password of the account for its calendars (Kolab aside).
+        let admin = r#"
+[source]
+url = "imaps://old.example.com"
+auth_as_admin = "master"
+admin_password_env = "MASTER_PW"
+dav = "https://dav.old.example.com/"
+[target]
+url = "imaps://new.example.com"
+dav = "https://dav.new.example.com/"
+[[account]]
+source_user = "alice"
+target_user = "alice"
+target_password_env = "BOB_NEW_PW"
+"#;
+        let problems = parse_in(dir.path(), admin).unwrap_err();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0].starts_with("jobs.toml:10:1: account 1 (alice): the source logs in to IMAP with an admin or a token; its calendars and contacts need the account's own password"),
+            "{problems:?}"
+        );
+        let kolab = admin.replace("dav = \"https://dav.old.example.com/\"", "type = \"kolab\"");
+        let job = parse_in(dir.path(), &kolab).unwrap_or_else(|p| panic!("{p:#?}"));
+        let groupware = job.accounts[0].groupware.as_ref().unwrap();
+        assert_eq!(groupware.source.user, "master**alice");
+
+        // A default address names no user: each account logs in as itself.
+        let user = admin.replace(
+            "https://dav.new.example.com/",
+            "https://bob@dav.new.example.com/",
+        );
+        let problems = parse_in(dir.path(), &user).unwrap_err();
+        assert!(
+            problems.iter().any(|p| p.starts_with(
+                "jobs.toml:9:7: [target]: dav `https://bob@dav.new.example.com/` names a user"
+            )),
+            "{problems:?}"
+        );
+    }
+
     #[test]
     fn the_known_keys_are_the_struct_fields() {
-        assert_eq!(field_names::<SideSection>().len(), 7);
+        assert_eq!(field_names::<SideSection>().len(), 9);
+        assert!(field_names::<SideSection>().contains(&"type"));
+        assert!(field_names::<AccountEntry>().contains(&"target_dav"));
+        assert!(field_names::<OptionsSection>().contains(&"no_groupware"));
         assert!(field_names::<AccountEntry>().contains(&"target_password_env"));
         assert!(field_names::<OptionsSection>().contains(&"max_bandwidth"));
     }

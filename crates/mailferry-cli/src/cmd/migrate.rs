@@ -50,13 +50,16 @@ pub struct MigrateArgs {
     #[command(flatten)]
     pub folders: FolderArgs,
     /// Migrate every account listed in this TOML job file (servers, accounts, password
-    /// files, options; see the README) instead of one --from/--to pair.
+    /// files, options, groupware; see the README) instead of one --from/--to pair. The
+    /// servers' types and DAV addresses go into the file: type and dav in [source] and
+    /// [target], or source_type/source_dav/target_type/target_dav per account.
     #[arg(
         long,
         value_name = "FILE",
         conflicts_with_all = [
             "to", "from_password_file", "to_password_file", "from_auth_as", "to_auth_as",
             "from_oauth2_token_file", "to_oauth2_token_file", "from_ca_file", "to_ca_file",
+            "from_type", "to_type", "from_dav", "to_dav",
         ],
     )]
     pub job: Option<PathBuf>,
@@ -296,8 +299,16 @@ impl AccountRun {
                     0 => String::new(),
                     n => format!("{n} skipped, "),
                 };
+                let groupware = match &report.groupware {
+                    Some(g) => format!(
+                        "; calendars and contacts: {} copied or updated, {} failed",
+                        g.copied(),
+                        g.failed()
+                    ),
+                    None => String::new(),
+                };
                 format!(
-                    "{head}: {} copied, {} already present, {skipped}{} failed ({})",
+                    "{head}: {} copied, {} already present, {skipped}{} failed{groupware} ({})",
                     report.copied(),
                     report.already_present(),
                     report.failed(),
@@ -328,6 +339,8 @@ async fn run_job_file(args: &MigrateArgs, path: &Path) -> anyhow::Result<ExitCod
         source_insecure: args.sides.insecure || args.sides.from_insecure,
         target_insecure: args.sides.insecure || args.sides.to_insecure,
         allow_plaintext: args.sides.allow_plaintext,
+        no_groupware: args.sides.no_groupware,
+        timeout_seconds: args.sides.timeout,
     };
     if args.jobs == Some(0) {
         bail!("--jobs must be at least 1");
@@ -354,6 +367,10 @@ async fn run_job_file(args: &MigrateArgs, path: &Path) -> anyhow::Result<ExitCod
         let slots = slots.clone();
         let options = options.clone();
         let state_dir = state_dir.clone();
+        let groupware = account.groupware.map(|job| GroupwareJob {
+            dry_run: options.dry_run,
+            ..job
+        });
         let task = tasks.spawn(async move {
             let _slot = slots.acquire_owned().await;
             run_account(
@@ -362,7 +379,7 @@ async fn run_job_file(args: &MigrateArgs, path: &Path) -> anyhow::Result<ExitCod
                 options,
                 &state_dir,
                 progress,
-                None,
+                groupware,
             )
             .await
         });

@@ -1,5 +1,6 @@
 //! `mailferry migrate --job FILE.toml --jobs N`: many accounts between real Dovecot servers,
-//! and a broken job file refused before any server is contacted.
+//! with their calendars and contacts from a real Radicale to real Xandikos servers, and a
+//! broken job file refused before any server is contacted.
 
 use std::net::TcpListener;
 use std::path::Path;
@@ -7,7 +8,10 @@ use std::path::Path;
 use mailferry_testkit::dovecot::{
     Dovecot, ALICE, ALICE_PASSWORD, BOB, BOB_PASSWORD, USER1, USER1_PASSWORD,
 };
-use mailferry_testkit::{bulk_corpus, nasty_corpus, Corpus};
+use mailferry_testkit::{
+    bulk_corpus, extra_event, groupware_corpus, nasty_corpus, Corpus, DavServer, GroupwareKind,
+    DAV_PASSWORD,
+};
 use serde_json::Value;
 
 use crate::common::{assert_clean_failure, mailferry, stderr, stdout};
@@ -186,6 +190,157 @@ fn three_accounts_two_at_a_time_then_a_rerun_copies_nothing() {
     assert!(out.contains(": 0 copied,"), "{out}");
 }
 
+/// The calendars and contacts (`groupware`) of a job file's account report: (copied or
+/// updated, failed, events transferred, contacts transferred).
+fn groupware_totals(account: &Value) -> (u64, u64, u64, u64) {
+    let g = &account["groupware"];
+    let sum = |field: &str| {
+        g["collections"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no groupware in {account}"))
+            .iter()
+            .map(|c| match &c[field] {
+                Value::Array(list) => list.len() as u64,
+                n => n.as_u64().unwrap_or(0),
+            })
+            .sum::<u64>()
+    };
+    (
+        sum("copied") + sum("updated"),
+        sum("failed"),
+        g["counts"]["events"]["transferred"].as_u64().unwrap_or(0),
+        g["counts"]["contacts"]["transferred"].as_u64().unwrap_or(0),
+    )
+}
+
+/// Two accounts with mail (Dovecot to Dovecot) and groupware: one Radicale holds both
+/// accounts' calendars (`dav` in `[source]`, each logs in as itself), each goes to a Xandikos
+/// of its own (`target_dav` per account). Nothing crosses between the accounts, and a rerun
+/// copies nothing of either.
+#[test]
+fn two_accounts_with_groupware_from_radicale_to_xandikos() {
+    let (mail_source, mail_target) = (Dovecot::start().unwrap(), Dovecot::start().unwrap());
+    let mut radicale = DavServer::radicale_with_users(&[(BOB, BOB_PASSWORD)]).unwrap();
+    let (alice_dav, bob_dav) = (
+        DavServer::xandikos().unwrap(),
+        DavServer::xandikos().unwrap(),
+    );
+    // Each account logs in to its calendars with its mail password.
+    assert_eq!(ALICE_PASSWORD, DAV_PASSWORD);
+    let corpus = groupware_corpus();
+    radicale.fill(&corpus).unwrap();
+    radicale.log_in_as(BOB, BOB_PASSWORD);
+    let bob_calendar = radicale
+        .make_collection(
+            GroupwareKind::Calendar,
+            "bob-work",
+            "Bob at work",
+            None,
+            None,
+            &["VEVENT"],
+        )
+        .unwrap();
+    for n in 1..=2 {
+        radicale
+            .put(
+                &format!("{bob_calendar}meeting-{n}.ics"),
+                GroupwareKind::Calendar,
+                &extra_event(&format!("bob-meeting-{n}@mailferry.test"), "Bob's meeting"),
+            )
+            .unwrap();
+    }
+    let mail = [
+        (ALICE, ALICE_PASSWORD, bulk_corpus(3, 12, 2)),
+        (BOB, BOB_PASSWORD, bulk_corpus(4, 5, 1)),
+    ];
+    for (user, password, corpus) in &mail {
+        mail_source.fill(user, password, corpus).unwrap();
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("secrets")).unwrap();
+    let mut text = format!(
+        "[source]\nurl = \"imap://127.0.0.1:{}\"\ninsecure = true\ndav = \"{}\"\n\n\
+         [target]\nurl = \"imap://127.0.0.1:{}\"\ninsecure = true\n",
+        mail_source.imap_port(),
+        radicale.url(),
+        mail_target.imap_port()
+    );
+    for ((user, password, _), target_dav) in mail.iter().zip([&alice_dav, &bob_dav]) {
+        std::fs::write(dir.path().join(format!("secrets/{user}")), password).unwrap();
+        text.push_str(&format!(
+            "\n[[account]]\nsource_user = \"{user}\"\nsource_password_file = \"secrets/{user}\"\n\
+             target_user = \"{user}\"\ntarget_password_file = \"secrets/{user}\"\n\
+             target_dav = \"{}\"\n",
+            target_dav.url()
+        ));
+    }
+    let job = dir.path().join("jobs.toml");
+    std::fs::write(&job, text).unwrap();
+    let state = dir.path().join("state");
+    let report = dir.path().join("report.json");
+
+    let (out, first) = run_job(&job, &state, &report);
+    let accounts = first.as_array().expect("an array of account reports");
+    assert_eq!(accounts.len(), 2, "{first:#}");
+    for (account, (user, _, corpus)) in accounts.iter().zip(&mail) {
+        let count = corpus.message_count();
+        assert_eq!(account["outcome"], "Complete", "{account:#}");
+        assert_eq!(total(account, "copied"), count as u64, "{account:#}");
+        assert!(
+            out.contains(&format!(
+                "{user}@127.0.0.1:{} -> {user}@127.0.0.1:{}: {count} copied, 0 already present, 0 failed; calendars and contacts: ",
+                mail_source.imap_port(),
+                mail_target.imap_port(),
+            )),
+            "{out}"
+        );
+    }
+    let objects = corpus.objects().count() as u64;
+    assert_eq!(
+        groupware_totals(&accounts[0]),
+        (objects, 0, 6, 3),
+        "{:#}",
+        accounts[0]
+    );
+    assert_eq!(
+        groupware_totals(&accounts[1]),
+        (2, 0, 2, 0),
+        "{:#}",
+        accounts[1]
+    );
+    assert!(out.contains("groupware: alice@127.0.0.1"), "{out}");
+    assert!(out.contains("groupware: bob@127.0.0.1"), "{out}");
+    // Each account's calendars on its own target, nothing of the other's.
+    let team = alice_dav.collection_path(GroupwareKind::Calendar, "team paris");
+    assert_eq!(alice_dav.list(&team).unwrap().len(), 6);
+    let bob_work = bob_dav.collection_path(GroupwareKind::Calendar, "bob-work");
+    assert_eq!(bob_dav.list(&bob_work).unwrap().len(), 2);
+    let alice_calendars = alice_dav.collections(&alice_dav.calendar_home()).unwrap();
+    assert!(
+        !alice_calendars.contains(&bob_work),
+        "bob's calendar on alice's server: {alice_calendars:?}"
+    );
+    let bob_calendars = bob_dav.collections(&bob_dav.calendar_home()).unwrap();
+    assert!(
+        !bob_calendars.contains(&team),
+        "alice's calendar on bob's server: {bob_calendars:?}"
+    );
+
+    let (out, second) = run_job(&job, &state, &report);
+    for account in second.as_array().unwrap() {
+        assert_eq!(account["outcome"], "Complete", "{account:#}");
+        assert_eq!(total(account, "copied"), 0, "{account:#}");
+        assert_eq!(groupware_totals(account).0, 0, "{account:#}");
+    }
+    assert_eq!(
+        out.matches("calendars and contacts: 0 copied or updated, 0 failed (complete)")
+            .count(),
+        2,
+        "{out}"
+    );
+}
+
 #[test]
 fn a_broken_job_file_lists_every_problem_and_contacts_no_server() {
     // A listening socket nobody accepts on: a connection attempt would show in its backlog.
@@ -301,4 +456,21 @@ fn job_and_from_to_are_alternatives() {
         &[],
     );
     assert_clean_failure(&jobs_alone, &["--jobs goes with --job"]);
+    // A job file names each side's DAV server and type itself.
+    let dav_flag = mailferry(
+        &[
+            "migrate",
+            "--job",
+            "x.toml",
+            "--to-dav",
+            "https://dav.example.com/",
+        ],
+        &[],
+    );
+    assert_eq!(dav_flag.status.code(), Some(2));
+    assert!(
+        stderr(&dav_flag).contains("'--job <FILE>' cannot be used with '--to-dav <URL>'"),
+        "{}",
+        stderr(&dav_flag)
+    );
 }

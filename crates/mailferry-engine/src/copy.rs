@@ -317,6 +317,7 @@ async fn worker(
             let result = copy_folder(
                 &mut source.session,
                 &mut target.session,
+                source_pool,
                 job,
                 store,
                 progress,
@@ -500,9 +501,11 @@ enum Fetched {
     Big(MessageMeta, tempfile::NamedTempFile),
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn copy_folder(
     source: &mut Session,
     target: &mut Session,
+    source_pool: &Pool,
     job: &Job,
     store: &Store,
     progress: &Progress,
@@ -749,6 +752,7 @@ async fn copy_folder(
     copy_messages(
         source,
         target,
+        source_pool,
         job,
         store,
         progress,
@@ -1001,6 +1005,7 @@ impl Write for HashWriter {
 async fn copy_messages(
     source: &mut Session,
     target: &mut Session,
+    source_pool: &Pool,
     job: &Job,
     store: &Store,
     progress: &Progress,
@@ -1070,15 +1075,27 @@ async fn copy_messages(
                     None => tempfile::NamedTempFile::new(),
                 }
                 .map_err(EngineError::Spool)?;
-                let writer = std::io::BufWriter::with_capacity(
-                    256 * 1024,
-                    file.reopen().map_err(EngineError::Spool)?,
-                );
-                let mut writer = source
-                    .fetch_body_partial(meta.uid, Some(meta.size), options.chunk_size, writer)
-                    .await
-                    .map_err(EngineError::imap(Side::Source))?;
-                writer.flush().map_err(EngineError::Spool)?;
+                let spread = fetch_spread(
+                    source,
+                    source_pool,
+                    &mapping.source_raw,
+                    uid_validity,
+                    &meta,
+                    options.chunk_size,
+                    file.as_file(),
+                )
+                .await?;
+                if !spread {
+                    let writer = std::io::BufWriter::with_capacity(
+                        256 * 1024,
+                        file.reopen().map_err(EngineError::Spool)?,
+                    );
+                    let mut writer = source
+                        .fetch_body_partial(meta.uid, Some(meta.size), options.chunk_size, writer)
+                        .await
+                        .map_err(EngineError::imap(Side::Source))?;
+                    writer.flush().map_err(EngineError::Spool)?;
+                }
                 if sender.send(Fetched::Big(meta, file)).await.is_err() {
                     return Ok(());
                 }
@@ -1156,6 +1173,129 @@ async fn copy_messages(
     let (fetched, appended) = tokio::join!(fetcher, appender);
     appended?;
     fetched
+}
+
+/// A message of at least this many chunks is spread over idle source sessions.
+const SPREAD_MIN_CHUNKS: u64 = 2;
+/// Sessions fetching one message at most.
+const SPREAD_MAX_SESSIONS: usize = 4;
+
+/// Fetches a big message into `file`, its ranges spread over `source` and the job's idle
+/// source sessions (connections the job opened and no longer uses: folders left are fewer
+/// than connections), each with the folder open read-only. `false` when there is no idle
+/// session or the message is not big enough: the caller then fetches it on `source` alone.
+/// Never opens a connection, so `--connections` holds.
+#[cfg(unix)]
+async fn fetch_spread(
+    source: &mut Session,
+    pool: &Pool,
+    folder: &[u8],
+    uid_validity: u32,
+    meta: &MessageMeta,
+    chunk: u64,
+    file: &std::fs::File,
+) -> Result<bool, EngineError> {
+    use std::os::unix::fs::FileExt;
+    let chunk = chunk.max(1);
+    if meta.size < SPREAD_MIN_CHUNKS * chunk {
+        return Ok(false);
+    }
+    let mut helpers = Vec::new();
+    while helpers.len() + 1 < SPREAD_MAX_SESSIONS {
+        let Some(mut idle) = pool.try_idle() else {
+            break;
+        };
+        // A session whose folder cannot be opened as it was is dropped (closed).
+        if let Ok(selected) = idle.session.select(folder, true, None).await {
+            if selected.uid_validity == uid_validity {
+                helpers.push(idle);
+            }
+        }
+    }
+    if helpers.is_empty() {
+        return Ok(false);
+    }
+    let sessions = helpers.len() + 1;
+    let count = meta.size.div_ceil(chunk);
+    let pieces: Vec<(u64, u64)> = (0..count).map(|i| (i * chunk, chunk)).collect();
+    let share = |k: usize| -> Vec<(u64, u64)> {
+        pieces
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| i % sessions == k)
+            .map(|(_, p)| *p)
+            .collect()
+    };
+    let write = |offset: u64, data: &[u8]| file.write_all_at(data, offset);
+    let shares: Vec<Vec<(u64, u64)>> = (0..sessions).map(share).collect();
+    let (first, others) = tokio::join!(
+        source.fetch_body_pieces(meta.uid, &shares[0], write),
+        futures_util::future::try_join_all(
+            helpers
+                .iter_mut()
+                .zip(&shares[1..])
+                .map(|(helper, mine)| helper.session.fetch_body_pieces(meta.uid, mine, write))
+        )
+    );
+    // On an error the helpers are dropped (closed): their state is unknown.
+    let first = first.map_err(EngineError::imap(Side::Source))?;
+    let others = others.map_err(EngineError::imap(Side::Source))?;
+    let mut lengths: HashMap<u64, u64> = HashMap::new();
+    for (share, got) in std::iter::once((&shares[0], first)).chain(shares[1..].iter().zip(others)) {
+        for ((offset, _), length) in share.iter().zip(got) {
+            lengths.insert(*offset, length);
+        }
+    }
+    for helper in helpers {
+        pool.put(helper);
+    }
+    // The message ends at the first range that came back short. If none did, the server's
+    // size was too small: the rest is fetched here, range by range, until one is short.
+    let mut total = 0;
+    let mut ended = false;
+    for (offset, _) in &pieces {
+        let length = lengths.get(offset).copied().unwrap_or(0);
+        total = offset + length;
+        if length < chunk {
+            ended = true;
+            break;
+        }
+    }
+    while !ended {
+        let got = source
+            .fetch_body_pieces(meta.uid, &[(total, chunk)], write)
+            .await
+            .map_err(EngineError::imap(Side::Source))?;
+        let length = got.first().copied().unwrap_or(0);
+        total += length;
+        ended = length < chunk;
+    }
+    if total == 0 {
+        return Err(EngineError::imap(Side::Source)(
+            mailferry_imap::ImapError::Vanished { uid: meta.uid },
+        ));
+    }
+    file.set_len(total).map_err(EngineError::Spool)?;
+    tracing::info!(
+        uid = meta.uid,
+        bytes = total,
+        connections = sessions,
+        "a big message fetched over several connections"
+    );
+    Ok(true)
+}
+
+#[cfg(not(unix))]
+async fn fetch_spread(
+    _source: &mut Session,
+    _pool: &Pool,
+    _folder: &[u8],
+    _uid_validity: u32,
+    _meta: &MessageMeta,
+    _chunk: u64,
+    _file: &std::fs::File,
+) -> Result<bool, EngineError> {
+    Ok(false)
 }
 
 /// Appends a batch: MULTIAPPEND when offered (all or none; on a refusal, one by one to learn

@@ -183,6 +183,52 @@ impl Session {
         }
     }
 
+    /// Fetches the given pieces of one message, `(offset, length)` each, a few in flight at
+    /// once, and hands each to `sink` with its offset as it arrives (in any order). Returns
+    /// how many bytes each piece held, in the order asked: a piece shorter than asked is the
+    /// message's end, an empty one lies past it. For one message spread over several
+    /// sessions, each fetching its share of the pieces.
+    pub async fn fetch_body_pieces(
+        &mut self,
+        uid: u32,
+        pieces: &[(u64, u64)],
+        mut sink: impl FnMut(u64, &[u8]) -> std::io::Result<()>,
+    ) -> Result<Vec<u64>, ImapError> {
+        const WINDOW: usize = 4;
+        let mut got: std::collections::HashMap<u64, u64> = std::collections::HashMap::new();
+        let mut tags: VecDeque<String> = VecDeque::new();
+        let mut asked = pieces.iter();
+        loop {
+            while tags.len() < WINDOW {
+                let Some(&(offset, length)) = asked.next() else {
+                    break;
+                };
+                tags.push_back(self.send_partial(uid, offset, length.max(1)).await?);
+            }
+            let Some(tag) = tags.pop_front() else { break };
+            while let Some(fetch) = self.next_fetch_or_done(&tag).await? {
+                if fetch.uid != Some(uid) {
+                    continue;
+                }
+                for section in fetch.sections.into_iter().filter(|s| s.spec.is_empty()) {
+                    if let Some(origin) = section.origin {
+                        let data = section.data.unwrap_or_default();
+                        sink(origin, &data).map_err(|source| ImapError::Io {
+                            addr: self.addr().to_string(),
+                            source,
+                        })?;
+                        *got.entry(origin).or_default() += data.len() as u64;
+                    }
+                }
+            }
+            self.wait_completed(&tag, "UID FETCH", b"")?;
+        }
+        Ok(pieces
+            .iter()
+            .map(|(offset, _)| got.get(offset).copied().unwrap_or(0))
+            .collect())
+    }
+
     async fn send_partial(
         &mut self,
         uid: u32,

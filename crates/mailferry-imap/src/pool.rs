@@ -123,6 +123,12 @@ impl Pool {
         })
     }
 
+    /// An idle session, if one is waiting; never opens a connection. For work that may use
+    /// connections the job opened but no longer needs.
+    pub fn try_idle(&self) -> Option<Pooled> {
+        self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop()
+    }
+
     /// Returns a session in a known state for reuse.
     pub fn put(&self, pooled: Pooled) {
         self.idle

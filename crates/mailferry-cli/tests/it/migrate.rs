@@ -340,6 +340,41 @@ fn a_25_mb_message_is_streamed_with_little_memory() {
 }
 
 #[test]
+fn big_messages_are_fetched_over_the_connections_other_folders_left_idle() {
+    let pair = Pair::new(Dovecot::start().unwrap());
+    // A one-message folder finishes long before INBOX (200 messages, then two big ones)
+    // reaches its big messages: by then the other connection pair is idle.
+    let mut corpus = bulk_corpus(31, 200, 1);
+    let big = mailferry_testkit::corpus::big_messages(31, 2, 200);
+    corpus.folders[0].messages.extend(big.iter().cloned());
+    let mut small = bulk_corpus(32, 1, 1).folders.remove(0);
+    small.name = "Small".into();
+    corpus.folders.push(small);
+    pair.source.fill(USER1, USER1_PASSWORD, &corpus).unwrap();
+    let report_file = pair.state.path().join("spread.json");
+    let mut args = pair.migrate_args(&report_file);
+    args.extend(["--connections".into(), "2".into(), "-v".into()]);
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = mailferry(&argv, &Pair::env());
+    assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+    let log = stderr(&out);
+    let spread = log
+        .lines()
+        .filter(|l| l.contains("a big message fetched over several connections"))
+        .count();
+    assert!(spread >= 1, "no big message was spread:\n{log}");
+    // Byte-identical, each exactly once, and a rerun copies nothing.
+    pair.assert_verified();
+    let on_target: u64 = doveadm_counts(&pair.target, USER2)
+        .iter()
+        .map(|(_, c)| c)
+        .sum();
+    assert_eq!(on_target as usize, corpus.message_count());
+    let again = pair.migrate(&[]);
+    assert_eq!(total(&again, "copied"), 0);
+}
+
+#[test]
 fn verify_finds_missing_duplicated_and_changed_messages() {
     let pair = Pair::new(Dovecot::start().unwrap());
     let corpus = nasty_corpus(false);

@@ -50,6 +50,9 @@ pub struct AppState {
     pub config: ServiceConfig,
     /// Live counters of the passes running in this process, by migration id.
     pub live: Mutex<HashMap<String, Arc<Progress>>>,
+    /// Failed admin logins by client address, for the web UI and the API alike: after a few,
+    /// that address waits, whichever door it knocks on.
+    pub logins: ui::LoginLimiter,
 }
 
 impl AppState {
@@ -59,6 +62,7 @@ impl AppState {
             sealer,
             config,
             live: Mutex::new(HashMap::new()),
+            logins: ui::LoginLimiter::default(),
         })
     }
 

@@ -1,5 +1,8 @@
 //! Login: HTTP Basic as `admin` with the admin password (argon2 hash in the store), or a
 //! bearer token (its SHA-256 in the store, shown once when made).
+//! Failed Basic logins count against the client's address together with the web UI's
+//! failed logins: after 5 in 10 minutes, Basic logins from there get a 429 with
+//! `Retry-After`.
 
 use std::sync::Arc;
 
@@ -56,6 +59,26 @@ pub async fn require_login(
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
+    // The admin password can be guessed at, so failed Basic logins count against the
+    // client's address, together with the web UI's failed logins; tokens (160 random bits)
+    // cannot be, and are not limited.
+    let address = crate::ui::client_address(request.extensions());
+    let basic = header.starts_with("Basic ");
+    if let Some(wait) = state.logins.blocked(address).filter(|_| basic) {
+        let seconds = wait.as_secs().max(1);
+        let mut response = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too many failed logins from this address",
+        )
+        .hint(format!(
+            "wait {seconds} s, then log in with the right password (or use a token from `mailferry token create`)"
+        ))
+        .into_response();
+        if let Ok(value) = header::HeaderValue::from_str(&seconds.to_string()) {
+            response.headers_mut().insert(header::RETRY_AFTER, value);
+        }
+        return response;
+    }
     let allowed = if let Some(encoded) = header.strip_prefix("Basic ") {
         let decoded = BASE64
             .decode(encoded.trim())
@@ -84,6 +107,9 @@ pub async fn require_login(
     };
     if allowed {
         return next.run(request).await;
+    }
+    if basic {
+        state.logins.failed(address);
     }
     let mut response = ApiError::new(StatusCode::UNAUTHORIZED, "login required")
         .hint("send the admin password as HTTP Basic auth (user `admin`), or a token from `mailferry token create` as `Authorization: Bearer ...`")

@@ -151,7 +151,7 @@ pub async fn submit(State(ui): State<Arc<Ui>>, request: Request) -> Response {
             None,
         );
     }
-    if let Some(wait) = ui.logins.blocked(address) {
+    if let Some(wait) = ui.app.logins.blocked(address) {
         let minutes = wait.as_secs().div_ceil(60).max(1);
         return login_form(
             &ui,
@@ -186,7 +186,7 @@ pub async fn submit(State(ui): State<Arc<Ui>>, request: Request) -> Response {
         }
     };
     if !right {
-        ui.logins.failed(address);
+        ui.app.logins.failed(address);
         tracing::info!(client = %address, "failed login to the web UI");
         return login_form(
             &ui,
@@ -201,7 +201,7 @@ pub async fn submit(State(ui): State<Arc<Ui>>, request: Request) -> Response {
             None,
         );
     }
-    ui.logins.succeeded(address);
+    ui.app.logins.succeeded(address);
     let session = ui.sessions.open();
     let secure = secure(&ui, &headers);
     let mut response = Redirect::to(&safe_next(&form.next)).into_response();

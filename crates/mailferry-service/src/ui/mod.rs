@@ -46,13 +46,12 @@ use axum::Router;
 use crate::api::LIST_BODY_LIMIT;
 use crate::AppState;
 
-pub use session::{LoginLimiter, Sessions};
+pub use session::{client_address, LoginLimiter, Sessions};
 
 /// What the UI's handlers share.
 pub struct Ui {
     pub app: Arc<AppState>,
     pub sessions: Sessions,
-    pub logins: LoginLimiter,
     pending: mass::PendingLists,
 }
 
@@ -61,7 +60,6 @@ pub fn router(app: Arc<AppState>) -> Router<Arc<AppState>> {
     let ui = Arc::new(Ui {
         app,
         sessions: Sessions::default(),
-        logins: LoginLimiter::default(),
         pending: mass::PendingLists::default(),
     });
     let tabs = Router::new()

@@ -345,3 +345,48 @@ async fn live_events_and_metrics_show_the_migrations() {
     );
     drop(events);
 }
+
+/// Guessing the admin password through the API is limited like the web UI's login form: after
+/// 5 failed Basic logins the address waits, even with the right password; tokens still work.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn failed_basic_logins_are_limited_per_address_and_tokens_still_work() {
+    let service = Service::start().await;
+    let token = mailferry_service::api::new_token();
+    service
+        .store
+        .insert_token("limit-test", &mailferry_service::api::token_hash(&token), 0)
+        .await
+        .unwrap();
+    let basic = |password: &str| {
+        service
+            .client
+            .get(format!("{}/api/v1/info", service.base))
+            .basic_auth("admin", Some(password.to_string()))
+            .send()
+    };
+    for _ in 0..5 {
+        assert_eq!(basic("guess").await.unwrap().status().as_u16(), 401);
+    }
+    let blocked = basic(crate::common::ADMIN).await.unwrap();
+    assert_eq!(blocked.status().as_u16(), 429);
+    let wait: u64 = blocked.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=600).contains(&wait), "{wait}");
+    let body: Value = blocked.json().await.unwrap();
+    assert!(body["error"]
+        .as_str()
+        .unwrap()
+        .contains("too many failed logins"));
+    let with_token = service
+        .client
+        .get(format!("{}/api/v1/info", service.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(with_token.status().as_u16(), 200);
+    service.stop().await;
+}

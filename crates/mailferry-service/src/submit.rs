@@ -350,6 +350,11 @@ pub async fn store_validated(
             start_at: v.start_at,
             resync_at: v.resync_at,
             created_at: now,
+            // In the same transaction: a worker never sees the migration without them.
+            dav: [("source", &v.source), ("target", &v.target)]
+                .into_iter()
+                .filter_map(|(side, input)| Some((side.to_string(), input.dav.clone()?)))
+                .collect(),
         });
     }
     let batch: Vec<SealedMigration> = news
@@ -361,15 +366,6 @@ pub async fn store_validated(
         .store
         .insert_migrations(&batch, crate::licence::FREE_MIGRATIONS)
         .await?;
-    if stored.is_ok() {
-        for (new, v) in news.iter().zip(validated) {
-            for (side, input) in [("source", &v.source), ("target", &v.target)] {
-                if let Some(url) = &input.dav {
-                    state.store.set_migration_dav(&new.id, side, url).await?;
-                }
-            }
-        }
-    }
     Ok(stored.map(|()| news.into_iter().map(|n| n.id).collect()))
 }
 

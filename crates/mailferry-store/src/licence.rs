@@ -163,6 +163,14 @@ impl Store {
         .bind(new.created_at)
         .execute(&mut **tx)
         .await?;
+        for (side, url) in &new.dav {
+            sqlx::query("INSERT INTO migration_dav (migration_id, side, url) VALUES ($1, $2, $3)")
+                .bind(&new.id)
+                .bind(side)
+                .bind(url)
+                .execute(&mut **tx)
+                .await?;
+        }
         for (side, sealed) in sealed_secrets {
             sqlx::query(
                 "INSERT INTO migration_secret (migration_id, side, sealed) VALUES ($1, $2, $3)",

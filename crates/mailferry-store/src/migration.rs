@@ -141,6 +141,8 @@ pub struct NewMigration {
     pub start_at: i64,
     pub resync_at: Option<i64>,
     pub created_at: i64,
+    /// Explicit CalDAV/CardDAV addresses, as (side, url), stored with it.
+    pub dav: Vec<(String, String)>,
 }
 
 /// A stored migration.

@@ -36,6 +36,7 @@ fn migration(id: &str) -> NewMigration {
         start_at: 1,
         resync_at: None,
         created_at: 1,
+        dav: Vec::new(),
     }
 }
 

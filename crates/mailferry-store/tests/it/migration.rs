@@ -57,6 +57,7 @@ fn new_migration(id: &str, start_at: i64, resync_at: Option<i64>, created_at: i6
         start_at,
         resync_at,
         created_at,
+        dav: Vec::new(),
     }
 }
 

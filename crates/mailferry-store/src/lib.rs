@@ -32,7 +32,7 @@ pub use checkpoint::{FolderCheckpoint, MappedMessage, MessageState};
 pub use groupware::{DavCollectionCheckpoint, DavObjectRow, DavObjectState};
 pub use licence::{AllowanceRecord, LicenceRecord, SealedMigration, Short};
 pub use migration::{
-    EndpointRecord, MigrationRecord, MigrationState, NewMigration, Pass, ProgressRecord,
+    EndpointRecord, MigrationRecord, MigrationState, NewMigration, Pass, ProgressRecord, Totals,
     UnknownState,
 };
 

@@ -145,6 +145,15 @@ pub struct NewMigration {
     pub dav: Vec<(String, String)>,
 }
 
+/// Sums over every migration ([`Store::totals`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Totals {
+    pub messages_copied: u64,
+    pub bytes_done: u64,
+    pub messages_failed: u64,
+    pub queue_lag_seconds: u64,
+}
+
 /// A stored migration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MigrationRecord {
@@ -617,6 +626,29 @@ impl Store {
             }
         }
         Ok(counts)
+    }
+
+    /// Sums over every migration, for metrics: messages copied, bytes done, messages failed,
+    /// and how long the longest-due waiting pass has waited at `now` (0 if none).
+    pub async fn totals(&self, now: i64) -> Result<Totals, StoreError> {
+        let row = sqlx::query(
+            "SELECT CAST(COALESCE(SUM(messages_copied), 0) AS BIGINT), \
+             CAST(COALESCE(SUM(bytes_done), 0) AS BIGINT), \
+             CAST(COALESCE(SUM(messages_failed), 0) AS BIGINT), \
+             CAST(COALESCE(MAX(CASE \
+                 WHEN state = 'waiting' AND start_at <= $1 THEN $1 - start_at \
+                 WHEN state = 'waiting_resync' AND resync_at <= $1 THEN $1 - resync_at \
+             END), 0) AS BIGINT) FROM migration",
+        )
+        .bind(now)
+        .fetch_one(self.pool())
+        .await?;
+        Ok(Totals {
+            messages_copied: from_db(row.try_get(0)?),
+            bytes_done: from_db(row.try_get(1)?),
+            messages_failed: from_db(row.try_get(2)?),
+            queue_lag_seconds: from_db(row.try_get(3)?),
+        })
     }
 
     /// The admin's password hash (PHC string), if one was set.

@@ -77,43 +77,23 @@ pub async fn events(
     )
 )]
 pub async fn metrics(State(state): State<Arc<AppState>>) -> Result<impl IntoResponse, ApiError> {
+    // Counts and sums from the database: a scrape never loads the migrations themselves.
     let counts = state.store.counts().await?;
-    let all = state.store.list_migrations(None).await?;
+    let totals = state.store.totals(now()).await?;
     let mut out = String::new();
     out.push_str(
         "# HELP mailferry_migrations Migrations by state.\n# TYPE mailferry_migrations gauge\n",
     );
-    for s in [
-        MigrationState::Waiting,
-        MigrationState::Transferring,
-        MigrationState::WaitingResync,
-        MigrationState::Resyncing,
-        MigrationState::Done,
-        MigrationState::Failed,
-        MigrationState::Cancelled,
-    ] {
-        let n = counts
-            .iter()
-            .find(|(state, _)| *state == s)
-            .map_or(0, |(_, n)| *n);
+    for (s, n) in &counts {
         out.push_str(&format!(
             "mailferry_migrations{{state=\"{}\"}} {n}\n",
             s.as_str()
         ));
     }
-    let copied: u64 = all.iter().map(|m| m.progress.messages_copied).sum();
-    let bytes: u64 = all.iter().map(|m| m.progress.bytes_done).sum();
-    let failed_messages: u64 = all.iter().map(|m| m.progress.messages_failed).sum();
-    let now = now();
-    let lag = all
-        .iter()
-        .filter_map(|m| match m.state {
-            MigrationState::Waiting if m.start_at <= now => Some(now - m.start_at),
-            MigrationState::WaitingResync => m.resync_at.filter(|at| *at <= now).map(|at| now - at),
-            _ => None,
-        })
-        .max()
-        .unwrap_or(0);
+    let copied = totals.messages_copied;
+    let bytes = totals.bytes_done;
+    let failed_messages = totals.messages_failed;
+    let lag = totals.queue_lag_seconds;
     out.push_str(&format!("# HELP mailferry_messages_copied_total Messages copied.\n# TYPE mailferry_messages_copied_total counter\nmailferry_messages_copied_total {copied}\n"));
     out.push_str(&format!("# HELP mailferry_bytes_transferred_total Bytes handled.\n# TYPE mailferry_bytes_transferred_total counter\nmailferry_bytes_transferred_total {bytes}\n"));
     out.push_str(&format!("# HELP mailferry_errors_total Errors by kind.\n# TYPE mailferry_errors_total counter\nmailferry_errors_total{{kind=\"message\"}} {failed_messages}\n"));

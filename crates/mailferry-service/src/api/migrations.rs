@@ -106,15 +106,7 @@ pub async fn list(
         ApiError::new(StatusCode::BAD_REQUEST, r.body_text())
             .hint("the only filter is ?state=active, finished, or a state name")
     })?;
-    let all = [
-        MigrationState::Waiting,
-        MigrationState::Transferring,
-        MigrationState::WaitingResync,
-        MigrationState::Resyncing,
-        MigrationState::Done,
-        MigrationState::Failed,
-        MigrationState::Cancelled,
-    ];
+    let all = MigrationState::ALL;
     let states: Option<Vec<MigrationState>> = match query.state.as_deref() {
         None | Some("") | Some("all") => None,
         Some("active") => Some(all.iter().copied().filter(|s| s.is_active()).collect()),

@@ -133,6 +133,10 @@ async fn allowance_holds_exactly(db: Db) {
     let full = store.allowance().await.unwrap();
     assert_eq!((full.used, full.licensed), (17, 15));
 
+    // Metrics sums: every one waiting since start_at 1.
+    let totals = store.totals(100).await.unwrap();
+    assert_eq!((totals.messages_copied, totals.queue_lag_seconds), (0, 99));
+
     // A purge removes personal data, not the count.
     store.cancel("a0", 30).await.unwrap();
     assert!(store.purge("a0").await.unwrap());

@@ -1175,16 +1175,20 @@ async fn copy_messages(
     fetched
 }
 
-/// A message of at least this many chunks is spread over idle source sessions.
+/// A message of at least this many chunks is fetched piece by piece, so that source sessions
+/// falling idle meanwhile can take pieces of it.
 const SPREAD_MIN_CHUNKS: u64 = 2;
 /// Sessions fetching one message at most.
 const SPREAD_MAX_SESSIONS: usize = 4;
+/// How often a big message's fetch looks for source sessions fallen idle.
+const SPREAD_RECRUIT_EVERY: std::time::Duration = std::time::Duration::from_millis(10);
 
-/// Fetches a big message into `file`, its ranges spread over `source` and the job's idle
-/// source sessions (connections the job opened and no longer uses: folders left are fewer
-/// than connections), each with the folder open read-only. `false` when there is no idle
-/// session or the message is not big enough: the caller then fetches it on `source` alone.
-/// Never opens a connection, so `--connections` holds.
+/// Fetches a big message into `file` piece by piece. `source` starts alone; source sessions
+/// the job opened and no longer uses (folders left are fewer than connections), whether
+/// idle at the start or falling idle while the message is fetched, open the folder
+/// read-only and take pieces too, each as it has room. `false` when the message is not big
+/// enough: the caller then fetches it on `source` alone. Never opens a connection, so
+/// `--connections` holds.
 #[cfg(unix)]
 async fn fetch_spread(
     source: &mut Session,
@@ -1195,66 +1199,74 @@ async fn fetch_spread(
     chunk: u64,
     file: &std::fs::File,
 ) -> Result<bool, EngineError> {
+    use futures_util::stream::{FuturesUnordered, StreamExt};
     use std::os::unix::fs::FileExt;
+    use std::sync::Mutex;
     let chunk = chunk.max(1);
     if meta.size < SPREAD_MIN_CHUNKS * chunk {
         return Ok(false);
     }
-    let mut helpers = Vec::new();
-    while helpers.len() + 1 < SPREAD_MAX_SESSIONS {
-        let Some(mut idle) = pool.try_idle() else {
-            break;
-        };
-        // A session whose folder cannot be opened as it was is dropped (closed).
-        if let Ok(selected) = idle.session.select(folder, true, None).await {
-            if selected.uid_validity == uid_validity {
-                helpers.push(idle);
+    let count = meta.size.div_ceil(chunk);
+    let queue: Mutex<std::collections::VecDeque<(u64, u64)>> =
+        Mutex::new((0..count).map(|i| (i * chunk, chunk)).collect());
+    let take = || queue.lock().unwrap_or_else(|p| p.into_inner()).pop_front();
+    let left = || !queue.lock().unwrap_or_else(|p| p.into_inner()).is_empty();
+    let write = |offset: u64, data: &[u8]| file.write_all_at(data, offset);
+
+    let primary = async { source.fetch_body_pieces(meta.uid, take, write).await };
+    // Recruits idle sessions while pieces are left and runs them; each goes back to the pool
+    // when the queue is empty. On an error the helpers are dropped (closed): their state is
+    // unknown.
+    let helpers = async {
+        let mut running = FuturesUnordered::new();
+        let mut lengths = Vec::new();
+        let mut recruited = 0usize;
+        loop {
+            if left() && running.len() + 1 < SPREAD_MAX_SESSIONS {
+                if let Some(mut idle) = pool.try_idle() {
+                    // A session whose folder cannot be opened as it was is dropped (closed).
+                    if let Ok(selected) = idle.session.select(folder, true, None).await {
+                        if selected.uid_validity == uid_validity {
+                            recruited += 1;
+                            running.push(async move {
+                                let got =
+                                    idle.session.fetch_body_pieces(meta.uid, take, write).await;
+                                (idle, got)
+                            });
+                        }
+                    }
+                    continue;
+                }
+            }
+            if running.is_empty() && !left() {
+                break;
+            }
+            tokio::select! {
+                Some((idle, got)) = running.next(), if !running.is_empty() => {
+                    lengths.extend(got?);
+                    pool.put(idle);
+                }
+                () = tokio::time::sleep(SPREAD_RECRUIT_EVERY), if left() => {}
+                else => break,
             }
         }
-    }
-    if helpers.is_empty() {
-        return Ok(false);
-    }
-    let sessions = helpers.len() + 1;
-    let count = meta.size.div_ceil(chunk);
-    let pieces: Vec<(u64, u64)> = (0..count).map(|i| (i * chunk, chunk)).collect();
-    let share = |k: usize| -> Vec<(u64, u64)> {
-        pieces
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| i % sessions == k)
-            .map(|(_, p)| *p)
-            .collect()
+        Ok::<_, mailferry_imap::ImapError>((lengths, recruited))
     };
-    let write = |offset: u64, data: &[u8]| file.write_all_at(data, offset);
-    let shares: Vec<Vec<(u64, u64)>> = (0..sessions).map(share).collect();
-    let (first, others) = tokio::join!(
-        source.fetch_body_pieces(meta.uid, &shares[0], write),
-        futures_util::future::try_join_all(
-            helpers
-                .iter_mut()
-                .zip(&shares[1..])
-                .map(|(helper, mine)| helper.session.fetch_body_pieces(meta.uid, mine, write))
-        )
-    );
-    // On an error the helpers are dropped (closed): their state is unknown.
-    let first = first.map_err(EngineError::imap(Side::Source))?;
-    let others = others.map_err(EngineError::imap(Side::Source))?;
-    let mut lengths: HashMap<u64, u64> = HashMap::new();
-    for (share, got) in std::iter::once((&shares[0], first)).chain(shares[1..].iter().zip(others)) {
-        for ((offset, _), length) in share.iter().zip(got) {
-            lengths.insert(*offset, length);
-        }
-    }
-    for helper in helpers {
-        pool.put(helper);
-    }
-    // The message ends at the first range that came back short. If none did, the server's
-    // size was too small: the rest is fetched here, range by range, until one is short.
+    let (first, others) = tokio::join!(primary, helpers);
+    let mut lengths: HashMap<u64, u64> = first
+        .map_err(EngineError::imap(Side::Source))?
+        .into_iter()
+        .collect();
+    let (others, recruited) = others.map_err(EngineError::imap(Side::Source))?;
+    lengths.extend(others);
+
+    // The message ends at the first piece that came back short. If none did, the server's
+    // size was too small: the rest is fetched here, piece by piece, until one is short.
     let mut total = 0;
     let mut ended = false;
-    for (offset, _) in &pieces {
-        let length = lengths.get(offset).copied().unwrap_or(0);
+    for i in 0..count {
+        let offset = i * chunk;
+        let length = lengths.get(&offset).copied().unwrap_or(0);
         total = offset + length;
         if length < chunk {
             ended = true;
@@ -1262,11 +1274,12 @@ async fn fetch_spread(
         }
     }
     while !ended {
+        let mut asked = Some((total, chunk));
         let got = source
-            .fetch_body_pieces(meta.uid, &[(total, chunk)], write)
+            .fetch_body_pieces(meta.uid, || asked.take(), write)
             .await
             .map_err(EngineError::imap(Side::Source))?;
-        let length = got.first().copied().unwrap_or(0);
+        let length = got.first().map_or(0, |(_, length)| *length);
         total += length;
         ended = length < chunk;
     }
@@ -1276,12 +1289,14 @@ async fn fetch_spread(
         ));
     }
     file.set_len(total).map_err(EngineError::Spool)?;
-    tracing::info!(
-        uid = meta.uid,
-        bytes = total,
-        connections = sessions,
-        "a big message fetched over several connections"
-    );
+    if recruited > 0 {
+        tracing::info!(
+            uid = meta.uid,
+            bytes = total,
+            connections = recruited + 1,
+            "a big message fetched over several connections"
+        );
+    }
     Ok(true)
 }
 

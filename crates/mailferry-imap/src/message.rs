@@ -183,26 +183,28 @@ impl Session {
         }
     }
 
-    /// Fetches the given pieces of one message, `(offset, length)` each, a few in flight at
-    /// once, and hands each to `sink` with its offset as it arrives (in any order). Returns
-    /// how many bytes each piece held, in the order asked: a piece shorter than asked is the
-    /// message's end, an empty one lies past it. For one message spread over several
-    /// sessions, each fetching its share of the pieces.
+    /// Fetches pieces of one message, `(offset, length)` each, taking the next one from
+    /// `next` whenever fewer than a few are in flight, and hands each to `sink` with its
+    /// offset as it arrives (in any order). Returns every piece taken with how many bytes it
+    /// held: a piece shorter than asked is the message's end, an empty one lies past it.
+    /// Several sessions sharing one `next` spread a message over their connections, each
+    /// taking pieces as it has room, so a slow connection takes fewer.
     pub async fn fetch_body_pieces(
         &mut self,
         uid: u32,
-        pieces: &[(u64, u64)],
+        mut next: impl FnMut() -> Option<(u64, u64)>,
         mut sink: impl FnMut(u64, &[u8]) -> std::io::Result<()>,
-    ) -> Result<Vec<u64>, ImapError> {
+    ) -> Result<Vec<(u64, u64)>, ImapError> {
         const WINDOW: usize = 4;
         let mut got: std::collections::HashMap<u64, u64> = std::collections::HashMap::new();
+        let mut taken: Vec<u64> = Vec::new();
         let mut tags: VecDeque<String> = VecDeque::new();
-        let mut asked = pieces.iter();
         loop {
             while tags.len() < WINDOW {
-                let Some(&(offset, length)) = asked.next() else {
+                let Some((offset, length)) = next() else {
                     break;
                 };
+                taken.push(offset);
                 tags.push_back(self.send_partial(uid, offset, length.max(1)).await?);
             }
             let Some(tag) = tags.pop_front() else { break };
@@ -223,9 +225,9 @@ impl Session {
             }
             self.wait_completed(&tag, "UID FETCH", b"")?;
         }
-        Ok(pieces
-            .iter()
-            .map(|(offset, _)| got.get(offset).copied().unwrap_or(0))
+        Ok(taken
+            .into_iter()
+            .map(|offset| (offset, got.get(&offset).copied().unwrap_or(0)))
             .collect())
     }
 

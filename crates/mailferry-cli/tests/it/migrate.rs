@@ -343,7 +343,9 @@ fn a_25_mb_message_is_streamed_with_little_memory() {
 fn big_messages_are_fetched_over_the_connections_other_folders_left_idle() {
     let pair = Pair::new(Dovecot::start().unwrap());
     // A one-message folder finishes long before INBOX (200 messages, then two big ones)
-    // reaches its big messages: by then the other connection pair is idle.
+    // is done with its big messages: its connection pair falls idle meanwhile. Behind a
+    // proxy that slows every connection to a few MB/s, as a distant server does, the big
+    // messages take seconds, whatever the machine's load.
     let mut corpus = bulk_corpus(31, 200, 1);
     let big = mailferry_testkit::corpus::big_messages(31, 2, 200);
     corpus.folders[0].messages.extend(big.iter().cloned());
@@ -351,8 +353,15 @@ fn big_messages_are_fetched_over_the_connections_other_folders_left_idle() {
     small.name = "Small".into();
     corpus.folders.push(small);
     pair.source.fill(USER1, USER1_PASSWORD, &corpus).unwrap();
+    let proxy = mailferry_testkit::proxy::FaultProxy::start(
+        format!("127.0.0.1:{}", pair.source.imap_port())
+            .parse()
+            .unwrap(),
+    );
+    proxy.set_delay(std::time::Duration::from_millis(2));
     let report_file = pair.state.path().join("spread.json");
     let mut args = pair.migrate_args(&report_file);
+    args[2] = format!("imap://{USER1}@127.0.0.1:{}", proxy.port());
     args.extend(["--connections".into(), "2".into(), "-v".into()]);
     let argv: Vec<&str> = args.iter().map(String::as_str).collect();
     let out = mailferry(&argv, &Pair::env());
@@ -363,6 +372,11 @@ fn big_messages_are_fetched_over_the_connections_other_folders_left_idle() {
         .filter(|l| l.contains("a big message fetched over several connections"))
         .count();
     assert!(spread >= 1, "no big message was spread:\n{log}");
+    assert!(
+        proxy.peak_connections() <= 2,
+        "--connections 2 holds at the source: {} at once",
+        proxy.peak_connections()
+    );
     // Byte-identical, each exactly once, and a rerun copies nothing.
     pair.assert_verified();
     let on_target: u64 = doveadm_counts(&pair.target, USER2)

@@ -551,7 +551,7 @@ async fn a_failed_migration_shows_its_problem_and_can_be_retried_then_purged() {
     let target = Dovecot::start().unwrap();
     let service = Service::start().await;
     let start = jiff::Timestamp::now()
-        .checked_add(jiff::SignedDuration::from_secs(3))
+        .checked_add(jiff::SignedDuration::from_secs(5))
         .unwrap();
     let (status, created) = service
         .post(
@@ -571,9 +571,15 @@ async fn a_failed_migration_shows_its_problem_and_can_be_retried_then_purged() {
     let id = created["id"].as_str().unwrap().to_string();
     // The target goes away after the check: the pass fails and keeps the credentials.
     drop(target);
-    service
+    let (_, waiting) = service.get(&format!("/api/v1/migrations/{id}")).await;
+    assert_eq!(
+        waiting["state"], "waiting",
+        "the target must be gone before the pass starts: {waiting}"
+    );
+    let failed = service
         .wait_for_state(&id, "failed", Duration::from_secs(60))
         .await;
+    let failed_attempts = failed["migration"]["attempts"].as_u64().unwrap();
 
     let mut visitor = Visitor::new(&service);
     visitor.log_in(ADMIN).await;
@@ -603,11 +609,22 @@ async fn a_failed_migration_shows_its_problem_and_can_be_retried_then_purged() {
         (retried.status, retried.location()),
         (303, "/ui/active?notice=retried")
     );
-    let (_, again) = service.get(&format!("/api/v1/migrations/{id}")).await;
-    assert_ne!(again["state"], "failed", "{again}");
-    service
-        .wait_for_state(&id, "failed", Duration::from_secs(60))
-        .await;
+    // Waiting again: a worker takes it up (one more attempt), and the closed target fails
+    // it again, possibly before this test looks.
+    let attempts_before = failed_attempts;
+    let started = std::time::Instant::now();
+    loop {
+        let (_, again) = service.get(&format!("/api/v1/migrations/{id}")).await;
+        let attempts = again["attempts"].as_u64().unwrap();
+        if attempts > attempts_before && again["state"] == "failed" {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the retry was not attempted and failed again: {again}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 
     let purged = visitor
         .post(&format!("/ui/migrations/{id}/purge"), &[("csrf", &token)])

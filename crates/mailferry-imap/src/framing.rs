@@ -73,7 +73,14 @@ impl Framer {
                 return self.check_limit(self.buf.len());
             };
             if let Some(length) = literal_announcement(&self.buf[..newline]) {
-                self.literal_end = Some(newline + 1 + length);
+                let end = newline + 1 + length;
+                self.literal_end = Some(end);
+                // Room for the whole literal at once, rather than growing (and copying)
+                // the buffer while it arrives; an announcement over the limit is refused
+                // before anything is allocated for it.
+                if end <= self.limit {
+                    self.buf.reserve(end.saturating_sub(self.buf.len()));
+                }
                 continue;
             }
             let bytes = self.buf.split_to(newline + 1).freeze();

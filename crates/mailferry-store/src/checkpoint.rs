@@ -6,6 +6,8 @@
 //! [`MessageState::Pending`] is committed *before* its APPEND is sent: after a crash it
 //! means "maybe appended", and the engine looks on the target before appending again.
 
+use std::collections::HashMap;
+
 use sqlx::Row;
 
 use crate::{Store, StoreError};
@@ -185,7 +187,9 @@ impl Store {
             .collect())
     }
 
-    /// Writes rows of the map in one transaction (insert or replace).
+    /// Writes rows of the map in one transaction (insert or replace), many rows per
+    /// statement: each statement is a round trip to the database (on SQLite, to its
+    /// thread), and a copy writes every message's row twice.
     pub async fn record_messages(
         &self,
         job: &str,
@@ -196,25 +200,41 @@ impl Store {
         if rows.is_empty() {
             return Ok(());
         }
+        // One statement may not change a row twice (PostgreSQL refuses): of rows for the
+        // same message, the last one counts, as it did when they were written one by one.
+        let mut last: HashMap<u32, usize> = HashMap::with_capacity(rows.len());
+        for (i, row) in rows.iter().enumerate() {
+            last.insert(row.source_uid, i);
+        }
+        let rows: Vec<&MappedMessage> = rows
+            .iter()
+            .enumerate()
+            .filter(|(i, row)| last.get(&row.source_uid) == Some(i))
+            .map(|(_, row)| row)
+            .collect();
         let mut tx = self.pool().begin().await?;
-        for row in rows {
-            sqlx::query(
+        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+            let sql = format!(
                 "INSERT INTO message_map (job_id, source_folder, source_uidvalidity, source_uid, fingerprint, state, target_uid, flags, detail) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+                 VALUES {} \
                  ON CONFLICT (job_id, source_folder, source_uidvalidity, source_uid) DO UPDATE SET fingerprint = excluded.fingerprint, \
                  state = excluded.state, target_uid = excluded.target_uid, flags = excluded.flags, detail = excluded.detail",
-            )
-            .bind(job)
-            .bind(source_folder)
-            .bind(i64::from(uidvalidity))
-            .bind(i64::from(row.source_uid))
-            .bind(&row.fingerprint)
-            .bind(row.state.code())
-            .bind(row.target_uid.map(i64::from))
-            .bind(&row.flags)
-            .bind(row.detail.as_deref())
-            .execute(&mut *tx)
-            .await?;
+                placeholders(chunk.len(), 9)
+            );
+            let mut query = sqlx::query(&sql);
+            for row in chunk {
+                query = query
+                    .bind(job)
+                    .bind(source_folder)
+                    .bind(i64::from(uidvalidity))
+                    .bind(i64::from(row.source_uid))
+                    .bind(&row.fingerprint)
+                    .bind(row.state.code())
+                    .bind(row.target_uid.map(i64::from))
+                    .bind(&row.flags)
+                    .bind(row.detail.as_deref());
+            }
+            query.execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -229,18 +249,47 @@ impl Store {
         uids: &[u32],
     ) -> Result<(), StoreError> {
         let mut tx = self.pool().begin().await?;
-        for source_uid in uids {
-            sqlx::query("DELETE FROM message_map WHERE job_id = $1 AND source_folder = $2 AND source_uidvalidity = $3 AND source_uid = $4")
+        for chunk in uids.chunks(ROWS_PER_STATEMENT) {
+            let list: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 4)).collect();
+            let sql = format!(
+                "DELETE FROM message_map WHERE job_id = $1 AND source_folder = $2 AND source_uidvalidity = $3 AND source_uid IN ({})",
+                list.join(", ")
+            );
+            let mut query = sqlx::query(&sql)
                 .bind(job)
                 .bind(source_folder)
-                .bind(i64::from(uidvalidity))
-                .bind(i64::from(*source_uid))
-                .execute(&mut *tx)
-                .await?;
+                .bind(i64::from(uidvalidity));
+            for source_uid in chunk {
+                query = query.bind(i64::from(*source_uid));
+            }
+            query.execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())
     }
+}
+
+/// Rows written or deleted per statement: well under SQLite's oldest limit of 999
+/// parameters with 9 per row.
+const ROWS_PER_STATEMENT: usize = 100;
+
+/// `($1, ..., $width), ($width+1, ...), ...` for `rows` rows.
+fn placeholders(rows: usize, width: usize) -> String {
+    let mut out = String::with_capacity(rows * width * 5);
+    for row in 0..rows {
+        if row > 0 {
+            out.push_str(", ");
+        }
+        out.push('(');
+        for column in 0..width {
+            if column > 0 {
+                out.push_str(", ");
+            }
+            out.push_str(&format!("${}", row * width + column + 1));
+        }
+        out.push(')');
+    }
+    out
 }
 
 #[cfg(test)]

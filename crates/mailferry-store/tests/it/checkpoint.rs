@@ -106,3 +106,70 @@ async fn checkpoints_and_map_round_trip(db: Db) {
     // (Numbers may have gaps: each piece of work keeps the number reserved for it.)
     assert!(versions.windows(2).all(|w| w[0] < w[1]), "{versions:?}");
 }
+
+#[tokio::test]
+async fn many_rows_at_once_on_sqlite() {
+    many_rows_at_once(Db::sqlite().await).await;
+}
+
+#[tokio::test]
+async fn many_rows_at_once_on_postgres() {
+    many_rows_at_once(Db::postgres().await).await;
+}
+
+/// More rows than one statement holds, a message named twice in one call (the last row
+/// counts), and deletions of more than one statement's worth.
+async fn many_rows_at_once(db: Db) {
+    let store = &db.store;
+    let row = |uid: u32, state, target_uid| MappedMessage {
+        source_uid: uid,
+        fingerprint: format!("fp{uid}"),
+        state,
+        target_uid,
+        flags: format!("$K{uid}"),
+        detail: (uid % 7 == 0).then(|| format!("detail {uid}")),
+    };
+    let pending: Vec<MappedMessage> = (1..=333)
+        .map(|uid| row(uid, MessageState::Pending, None))
+        .collect();
+    store.record_messages("j", "F", 9, &pending).await.unwrap();
+    let mut settled: Vec<MappedMessage> = (1..=333)
+        .map(|uid| row(uid, MessageState::Copied, Some(uid + 1000)))
+        .collect();
+    // UID 5 twice: first failed, then copied; the copied row is the one kept.
+    settled.insert(0, row(5, MessageState::Failed, None));
+    store.record_messages("j", "F", 9, &settled).await.unwrap();
+    let rows = store.mapped_messages("j", "F", 9).await.unwrap();
+    let expected: Vec<MappedMessage> = (1..=333)
+        .map(|uid| row(uid, MessageState::Copied, Some(uid + 1000)))
+        .collect();
+    assert_eq!(rows, expected);
+    let gone: Vec<u32> = (1..=333).filter(|uid| uid % 3 != 0).collect();
+    store.delete_messages("j", "F", 9, &gone).await.unwrap();
+    let left: Vec<u32> = store
+        .mapped_messages("j", "F", 9)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.source_uid)
+        .collect();
+    assert_eq!(
+        left,
+        (1..=333).filter(|uid| uid % 3 == 0).collect::<Vec<_>>()
+    );
+    // Another folder's and another job's rows are not touched by either.
+    store
+        .record_messages("j", "G", 9, &pending[..3])
+        .await
+        .unwrap();
+    store
+        .record_messages("k", "F", 9, &pending[..3])
+        .await
+        .unwrap();
+    store
+        .delete_messages("j", "F", 9, &[1, 2, 3])
+        .await
+        .unwrap();
+    assert_eq!(store.mapped_messages("j", "G", 9).await.unwrap().len(), 3);
+    assert_eq!(store.mapped_messages("k", "F", 9).await.unwrap().len(), 3);
+}

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 
 use sqlx::Row;
 
-use crate::{Store, StoreError};
+use crate::{Backend, Store, StoreError};
 
 /// How far a folder has been copied.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -219,7 +219,7 @@ impl Store {
                  VALUES {} \
                  ON CONFLICT (job_id, source_folder, source_uidvalidity, source_uid) DO UPDATE SET fingerprint = excluded.fingerprint, \
                  state = excluded.state, target_uid = excluded.target_uid, flags = excluded.flags, detail = excluded.detail",
-                placeholders(chunk.len(), 9)
+                placeholders(self.backend(), chunk.len(), 9)
             );
             let mut query = sqlx::query(&sql);
             for row in chunk {
@@ -250,9 +250,13 @@ impl Store {
     ) -> Result<(), StoreError> {
         let mut tx = self.pool().begin().await?;
         for chunk in uids.chunks(ROWS_PER_STATEMENT) {
-            let list: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 4)).collect();
+            let p = |n: usize| parameter(self.backend(), n);
+            let list: Vec<String> = (0..chunk.len()).map(|i| p(i + 4)).collect();
             let sql = format!(
-                "DELETE FROM message_map WHERE job_id = $1 AND source_folder = $2 AND source_uidvalidity = $3 AND source_uid IN ({})",
+                "DELETE FROM message_map WHERE job_id = {} AND source_folder = {} AND source_uidvalidity = {} AND source_uid IN ({})",
+                p(1),
+                p(2),
+                p(3),
                 list.join(", ")
             );
             let mut query = sqlx::query(&sql)
@@ -273,8 +277,18 @@ impl Store {
 /// parameters with 9 per row.
 const ROWS_PER_STATEMENT: usize = 100;
 
-/// `($1, ..., $width), ($width+1, ...), ...` for `rows` rows.
-fn placeholders(rows: usize, width: usize) -> String {
+/// Parameter `n` (from 1) of a statement whose parameters all appear in order: `$n` on
+/// PostgreSQL, `?` on SQLite, where a numbered parameter costs a scan of all the statement's
+/// parameters each time one is bound (quadratic over a statement of many rows).
+fn parameter(backend: Backend, n: usize) -> String {
+    match backend {
+        Backend::Sqlite => "?".to_string(),
+        Backend::Postgres => format!("${n}"),
+    }
+}
+
+/// `($1, ..., $width), ($width+1, ...), ...` for `rows` rows (see [`parameter`]).
+fn placeholders(backend: Backend, rows: usize, width: usize) -> String {
     let mut out = String::with_capacity(rows * width * 5);
     for row in 0..rows {
         if row > 0 {
@@ -285,7 +299,7 @@ fn placeholders(rows: usize, width: usize) -> String {
             if column > 0 {
                 out.push_str(", ");
             }
-            out.push_str(&format!("${}", row * width + column + 1));
+            out.push_str(&parameter(backend, row * width + column + 1));
         }
         out.push(')');
     }

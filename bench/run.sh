@@ -17,6 +17,9 @@
 #   BENCH_TESTSERVERS=PATH   mf-testservers binary (default target/release/...)
 #   BENCH_MAILFERRY=PATH     mailferry binary (default target/release/mailferry)
 #   BENCH_OUT=DIR            where results go (default bench/out)
+#   BENCH_SERVERS_DIR=DIR    where both Dovecot instances keep their mail (default
+#       /tmp/mailferry-testkit; e.g. /dev/shm/mf-bench for a tmpfs, so that the state of
+#       a long-used disk file system does not weigh on one tool more than another)
 set -euo pipefail
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -38,6 +41,7 @@ TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 TESTSERVERS=${BENCH_TESTSERVERS:-$TARGET_DIR/release/mf-testservers}
 MAILFERRY=${BENCH_MAILFERRY:-$TARGET_DIR/release/mailferry}
 OUT_ROOT=${BENCH_OUT:-$BENCH_DIR/out}
+SERVERS_DIR=${BENCH_SERVERS_DIR:-}
 LIB=$BENCH_DIR/lib
 
 log() { printf '%s bench: %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
@@ -119,7 +123,7 @@ FIFO=$RUN/servers.stdin
 mkfifo "$FIFO"
 target_tools=$(tr ' ' ',' <<<"$TOOLS")
 log "starting mf-testservers: $USERS users x ($MESSAGES messages + $BIG big) in $FOLDERS folders"
-"$TESTSERVERS" --users "$USERS" --messages "$MESSAGES" --folders "$FOLDERS" --big "$BIG" \
+MAILFERRY_DOVECOT_ROOT=$SERVERS_DIR "$TESTSERVERS" --users "$USERS" --messages "$MESSAGES" --folders "$FOLDERS" --big "$BIG" \
   --seed "$SEED" --target-tools "$target_tools" --out "$JSON" <"$FIFO" >"$LOGS/servers.log" 2>&1 &
 SERVERS_PID=$!
 # Our end of its stdin: when this script ends, however it ends, the servers stop.
@@ -448,7 +452,7 @@ fi
 # KEY=VALUE arguments, so no value needs quoting for Python.
 python3 - "$RUN/meta.json" \
   "date=$(date -u +'%Y-%m-%d %H:%M UTC')" \
-  "command=BENCH_USERS=$USERS BENCH_MESSAGES=$MESSAGES BENCH_FOLDERS=$FOLDERS BENCH_BIG=$BIG BENCH_SEED=$SEED bench/run.sh" \
+  "command=BENCH_USERS=$USERS BENCH_MESSAGES=$MESSAGES BENCH_FOLDERS=$FOLDERS BENCH_BIG=$BIG BENCH_SEED=$SEED${SERVERS_DIR:+ BENCH_SERVERS_DIR=$SERVERS_DIR} bench/run.sh" \
   "corpus=$USERS users, $TOTAL_MESSAGES messages, $((TOTAL_BYTES / 1000000)) MB in total ($MESSAGES + $BIG of 5-25 MB per user in $FOLDERS folders); delta per user: $DELTA_NEW new messages and $DELTA_FLAGS newly flagged ($DELTA_MESSAGES messages, $((DELTA_BYTES / 1000000)) MB in total)" \
   "machine=$(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), $(free -g | awk '/^Mem:/{print $2}') GB RAM, $(uname -sr)" \
   "git=$GIT_DESC (when built)" \

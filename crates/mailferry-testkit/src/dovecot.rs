@@ -81,6 +81,10 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 /// Where instance directories live. Not `$TMPDIR`: every parent must be
 /// world-searchable, or Dovecot's auth process cannot read the users file.
 const ROOT_DIR: &str = "/tmp/mailferry-testkit";
+/// Another place for instance directories (the same rule holds for its parents): the
+/// benchmark puts both servers on a tmpfs with it, so that the file system's own state
+/// does not weigh on one tool's run more than another's.
+const ROOT_ENV: &str = "MAILFERRY_DOVECOT_ROOT";
 /// Set to `1` to keep each instance's directory after drop.
 const KEEP_ENV: &str = "MAILFERRY_KEEP_SERVERS";
 
@@ -400,7 +404,10 @@ impl Dovecot {
             .ok_or(TestkitError::DovecotNotInstalled)?;
         ensure_vmail()?;
 
-        let root = Path::new(ROOT_DIR);
+        let root = std::env::var_os(ROOT_ENV)
+            .filter(|r| !r.is_empty())
+            .map_or_else(|| PathBuf::from(ROOT_DIR), PathBuf::from);
+        let root = root.as_path();
         fs::create_dir_all(root).map_err(|source| io_error("create", root, source))?;
         set_mode(root, 0o755)?;
         let temp_dir = tempfile::Builder::new()

@@ -27,6 +27,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mailferry_engine::Side;
+use mailferry_store::MigrationState;
 use serde::Serialize;
 use tokio::sync::Semaphore;
 
@@ -134,13 +135,34 @@ pub struct CheckedLine {
     pub duplicate_of: Option<usize>,
     /// Which account it repeats: `source` or `target`.
     pub duplicate_side: Option<&'static str>,
+    /// The migration, submitted earlier and still waiting or running, whose source or
+    /// target account (`duplicate_side`) this line repeats: two migrations of one account
+    /// at once could copy the same message twice.
+    pub duplicate_of_migration: Option<String>,
     #[serde(skip)]
     pub validated: Option<Validated>,
 }
 
 impl CheckedLine {
+    /// What it duplicates, in words (`duplicate: the same source account as line 3`).
+    pub fn duplicate_text(&self) -> Option<String> {
+        let side = self.duplicate_side?;
+        if let Some(first) = self.duplicate_of {
+            return Some(format!(
+                "duplicate: the same {side} account as line {first}"
+            ));
+        }
+        let id = self.duplicate_of_migration.as_deref()?;
+        Some(format!(
+            "duplicate: the same {side} account as migration {id}, which is still waiting or running; \
+             wait until it is finished (or cancel it) before submitting this account again"
+        ))
+    }
+
     pub fn is_clean(&self) -> bool {
-        self.errors.is_empty() && self.duplicate_of.is_none()
+        self.errors.is_empty()
+            && self.duplicate_of.is_none()
+            && self.duplicate_of_migration.is_none()
     }
 }
 
@@ -185,11 +207,8 @@ impl FormalCheck {
                     line.line, error.field, error.message
                 ));
             }
-            if let (Some(first), Some(side)) = (line.duplicate_of, line.duplicate_side) {
-                out.push(format!(
-                    "line {}: duplicate: the same {side} account as line {first}",
-                    line.line
-                ));
+            if let Some(duplicate) = line.duplicate_text() {
+                out.push(format!("line {}: {duplicate}", line.line));
             }
         }
         out
@@ -379,6 +398,7 @@ pub fn check_formal(
             errors: Vec::new(),
             duplicate_of: None,
             duplicate_side: None,
+            duplicate_of_migration: None,
             validated: None,
         };
         let fields = match split_line(raw) {
@@ -506,16 +526,126 @@ fn login(username: &Option<String>, email: &Option<String>) -> String {
         .to_string()
 }
 
-/// A whole check, as JSON: the formal check and, when it is clean and `logins` is asked
-/// for, every line's logins (`logins`: `{checked, failed}`, else null); `clean` covers both.
+/// The source and target accounts of the migrations still waiting or running, each with
+/// the first such migration's id.
+#[derive(Debug, Default)]
+pub struct ActiveAccounts {
+    sources: HashMap<String, String>,
+    targets: HashMap<String, String>,
+}
+
+impl ActiveAccounts {
+    pub async fn load(store: &mailferry_store::Store) -> Result<Self, mailferry_store::StoreError> {
+        let active = store
+            .list_migrations(Some(&[
+                MigrationState::Waiting,
+                MigrationState::Transferring,
+                MigrationState::WaitingResync,
+                MigrationState::Resyncing,
+            ]))
+            .await?;
+        let mut accounts = ActiveAccounts::default();
+        for migration in active {
+            if let Some(k) = migration.source.as_ref().and_then(record_key) {
+                accounts
+                    .sources
+                    .entry(k)
+                    .or_insert_with(|| migration.id.clone());
+            }
+            if let Some(k) = migration.target.as_ref().and_then(record_key) {
+                accounts
+                    .targets
+                    .entry(k)
+                    .or_insert_with(|| migration.id.clone());
+            }
+        }
+        Ok(accounts)
+    }
+
+    /// The side (`source` or `target`) and the id of an active migration that has the same
+    /// account as `validated` on that side.
+    pub fn find(&self, validated: &Validated) -> Option<(&'static str, String)> {
+        [
+            ("source", &validated.source.record, &self.sources),
+            ("target", &validated.target.record, &self.targets),
+        ]
+        .into_iter()
+        .find_map(|(side, record, seen)| Some((side, seen.get(&record_key(record)?)?.clone())))
+    }
+}
+
+/// [`account_key`] of a stored side: the login is the user name, or the address without one.
+fn record_key(e: &mailferry_store::EndpointRecord) -> Option<String> {
+    let login = if e.username.is_empty() {
+        &e.email
+    } else {
+        &e.username
+    };
+    account_key(&e.server_type, &e.server, login)
+}
+
+/// Why a single migration repeats an active one, in words (the API's 409, the form's box).
+pub fn active_duplicate_message(side: &str, id: &str) -> String {
+    format!(
+        "the {side} account already has a migration that is still waiting or running ({id}); \
+         two migrations of one account at once could copy a message twice"
+    )
+}
+
+/// Marks the lines that repeat the source or target account of a migration still waiting
+/// or running (submitted earlier, in another list or alone), and counts them as duplicates.
+pub async fn mark_active_duplicates(
+    store: &mailferry_store::Store,
+    check: &mut FormalCheck,
+) -> Result<(), mailferry_store::StoreError> {
+    let accounts = ActiveAccounts::load(store).await?;
+    for line in check
+        .lines
+        .iter_mut()
+        .filter(|l| l.duplicate_side.is_none())
+    {
+        let Some(validated) = &line.validated else {
+            continue;
+        };
+        if let Some((side, id)) = accounts.find(validated) {
+            line.duplicate_side = Some(side);
+            line.duplicate_of_migration = Some(id);
+        }
+    }
+    check.duplicate_lines = check
+        .lines
+        .iter()
+        .filter(|l| l.duplicate_side.is_some())
+        .count();
+    check.clean = check.clean && check.duplicate_lines == 0;
+    Ok(())
+}
+
+/// [`check_formal`], then [`mark_active_duplicates`].
+pub async fn check_list(
+    store: &mailferry_store::Store,
+    text: &str,
+    format: Option<ListFormat>,
+    config: &ServiceConfig,
+    now: i64,
+) -> Result<FormalCheck, mailferry_store::StoreError> {
+    let mut check = check_formal(text, format, config, now);
+    mark_active_duplicates(store, &mut check).await?;
+    Ok(check)
+}
+
+/// A whole check, as JSON: the formal check (duplicates of waiting and running migrations
+/// included) and, when it is clean and `logins` is asked for, every line's logins
+/// (`logins`: `{checked, failed}`, else null); `clean` covers both.
 pub async fn check_report(
+    store: &mailferry_store::Store,
     text: &str,
     format: Option<ListFormat>,
     logins: bool,
     config: &ServiceConfig,
     now: i64,
-) -> serde_json::Value {
-    let formal = check_formal(text, format, config, now);
+) -> Result<serde_json::Value, mailferry_store::StoreError> {
+    let formal = check_list(store, text, format, config, now).await?;
     let mut report = formal.to_json();
     let mut failed_logins = 0;
     report["logins"] = if logins && formal.clean {
@@ -531,7 +661,7 @@ pub async fn check_report(
         serde_json::Value::Null
     };
     report["clean"] = serde_json::json!(formal.clean && failed_logins == 0);
-    report
+    Ok(report)
 }
 
 /// A line whose logins failed.
@@ -634,7 +764,9 @@ pub async fn submit_list(
     format: Option<ListFormat>,
     now: i64,
 ) -> Result<ListOutcome, ListRefused> {
-    let formal = check_formal(text, format, &state.config, now);
+    let formal = check_list(&state.store, text, format, &state.config, now)
+        .await
+        .map_err(ListRefused::Store)?;
     if !formal.clean {
         return Err(ListRefused::Formal(formal));
     }

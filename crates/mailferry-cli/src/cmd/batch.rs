@@ -235,13 +235,14 @@ async fn check(mut args: CheckArgs) -> anyhow::Result<ExitCode> {
     } else {
         let state = local_state(&mut args.target).await?;
         check_report(
+            &state.store,
             &list,
             args.format.format(),
             !args.formal_only,
             &state.config,
             mailferry_service::now(),
         )
-        .await
+        .await?
     };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);

@@ -92,13 +92,14 @@ pub async fn check(
     let format = format(query.format.as_deref())?;
     let text = list_text(&body)?;
     let out = check_report(
+        &state.store,
         text,
         format,
         query.credentials.unwrap_or(true),
         &state.config,
         now(),
     )
-    .await;
+    .await?;
     Ok(Json(out))
 }
 

@@ -14,6 +14,7 @@ use serde_json::{json, Map, Value};
 
 use super::error::{json_rejection, ApiError};
 use super::openapi::{ErrorDoc, MigrationDoc, MigrationListDoc, SubmitRequestDoc};
+use crate::batch::{active_duplicate_message, ActiveAccounts};
 use crate::control;
 use crate::progress::standing;
 use crate::submit::{check_credentials, store_validated, validate, SubmitRequest};
@@ -50,6 +51,7 @@ impl<S: Send + Sync> FromRequestParts<S> for MigrationId {
         (status = 400, description = "Not JSON, a wrong type, or an unknown field (named)", body = ErrorDoc),
         (status = 401, description = "Not logged in", body = ErrorDoc),
         (status = 402, description = "The migration allowance is used up: add a licence key", body = ErrorDoc),
+        (status = 409, description = "The source or target account (`side`) already has a migration waiting or running", body = ErrorDoc),
         (status = 413, description = "Body larger than 1 MiB", body = ErrorDoc),
         (status = 415, description = "Not `Content-Type: application/json`", body = ErrorDoc),
         (status = 422, description = "Fields not valid (`fields`), or a login failed (`side`, `check`)", body = ErrorDoc),
@@ -63,6 +65,14 @@ pub async fn submit(
         json_rejection(rejection, "the request body is not a valid migration", "send JSON with the fields source.type, source.email, source.username, source.password, source.server, the same for target, startdate and resyncdate")
     })?;
     let validated = validate(request, &state.config, now()).map_err(ApiError::invalid_fields)?;
+    if let Some((side, id)) = ActiveAccounts::load(&state.store).await?.find(&validated) {
+        let mut error = ApiError::new(StatusCode::CONFLICT, active_duplicate_message(side, &id))
+            .hint(
+                "wait until that migration is finished, or cancel it, then submit this one again",
+            );
+        error.side = Some(side.to_string());
+        return Err(error);
+    }
     check_credentials(&validated, state.config.check_timeout)
         .await
         .map_err(ApiError::check_failed)?;

@@ -333,6 +333,9 @@ pub struct ListLineDoc {
     duplicate_of: Option<u64>,
     /// `source` or `target`.
     duplicate_side: Option<String>,
+    /// The migration, still waiting or running, whose account this line repeats (submitted
+    /// earlier, in another list or alone).
+    duplicate_of_migration: Option<String>,
 }
 
 #[derive(ToSchema)]

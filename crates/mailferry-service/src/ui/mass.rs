@@ -23,8 +23,8 @@ use zeroize::Zeroizing;
 use super::session::{random_token, same_token, Session};
 use super::{render, Frame, Ui};
 use crate::batch::{
-    check_formal, submit_list, CheckedLine, FormalCheck, ListFormat, ListRefused, FIELDS,
-    IMAPSYNC_FIELDS, TEMPLATE,
+    check_formal, check_list, submit_list, CheckedLine, FormalCheck, ListFormat, ListRefused,
+    FIELDS, IMAPSYNC_FIELDS, TEMPLATE,
 };
 use crate::licence::{allowance, short_message, Allowance};
 use crate::now;
@@ -187,12 +187,11 @@ fn line_view(line: &CheckedLine, columns: &[&'static str]) -> LineView {
             });
         }
     }
-    let duplicate = match (line.duplicate_of, line.duplicate_side) {
-        (Some(first), Some(side)) => Some(format!(
-            "Duplicate: the same {side} account as line {first}"
-        )),
-        _ => None,
-    };
+    let duplicate = line.duplicate_text().map(|text| {
+        let mut text = text;
+        text.replace_range(..1, "D");
+        text
+    });
     LineView {
         line: line.line,
         cells,
@@ -352,7 +351,26 @@ pub async fn check(
             return answer(&ui, &session, &headers, StatusCode::BAD_REQUEST, outcome).await;
         }
     };
-    let formal = check_formal(&text, None, &ui.app.config, now());
+    let formal = match check_list(&ui.app.store, &text, None, &ui.app.config, now()).await {
+        Ok(formal) => formal,
+        Err(error) => {
+            tracing::error!(error = %error, "a list could not be checked against the stored migrations");
+            let outcome = Outcome {
+                problem: Some(
+                    "The list could not be checked: the service's database could not be read. Try again; if it persists, see the service's log.".into(),
+                ),
+                ..Outcome::default()
+            };
+            return answer(
+                &ui,
+                &session,
+                &headers,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                outcome,
+            )
+            .await;
+        }
+    };
     let token = if formal.clean {
         ui.pending.keep(text, &session)
     } else {

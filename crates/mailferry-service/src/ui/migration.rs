@@ -17,6 +17,7 @@ use serde::Deserialize;
 use super::accounts::{LocalAccount, TargetAccounts};
 use super::session::Session;
 use super::{capitalised, render, Frame, Ui};
+use crate::batch::ActiveAccounts;
 use crate::licence::{allowance, short_message, Allowance};
 use crate::now;
 use crate::server_type::SERVER_TYPES;
@@ -212,6 +213,21 @@ pub async fn submit(
             return render(StatusCode::UNPROCESSABLE_ENTITY, &view);
         }
     };
+    let active = match ActiveAccounts::load(&ui.app.store).await {
+        Ok(active) => active.find(&validated),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read the stored migrations");
+            None
+        }
+    };
+    if let Some((side, id)) = active {
+        let mut view = build(&ui, &session, &form, HashMap::new()).await;
+        view.refused = Some(format!(
+            "Not submitted: {}. Wait until it is finished (the Active tab shows it), or cancel it, then submit this one again.",
+            crate::batch::active_duplicate_message(side, &id)
+        ));
+        return render(StatusCode::CONFLICT, &view);
+    }
     if let Err(failure) = check_credentials(&validated, ui.app.config.check_timeout).await {
         let mut errors = HashMap::new();
         for reason in &failure.reasons {

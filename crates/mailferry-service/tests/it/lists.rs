@@ -438,3 +438,88 @@ async fn licence_keys_count_once_and_only_when_whole_and_ours() {
     assert_eq!(body["keys"].as_array().unwrap().len(), 1);
     service.stop().await;
 }
+
+/// Two migrations of one account at once could copy a message twice: an account whose
+/// migration is still waiting or running is refused, alone (409, naming the side and the
+/// migration) and in a list (the line marked a duplicate of that migration), until that
+/// migration is finished.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_account_with_a_migration_waiting_is_not_submitted_again_until_it_is_finished() {
+    let mut builder = Dovecot::builder();
+    for user in ["s1", "s2", "s3", "t1", "t2", "t3"] {
+        builder = builder.user(user, password(user));
+    }
+    let dovecot = builder.start().unwrap();
+    let port = dovecot.imap_port();
+    let cert = dovecot.cert_pem_path();
+    let service = Service::start_with(|config| config.ca_file = Some(cert)).await;
+    let tomorrow = jiff::Timestamp::now()
+        .checked_add(jiff::SignedDuration::from_hours(24))
+        .unwrap()
+        .to_string();
+    let single = |s: &str, t: &str| {
+        json!({
+            "source.type": "imap", "source.email": format!("{s}@old.example"), "source.username": s,
+            "source.password": password(s), "source.server": format!("imap://127.0.0.1:{port}"),
+            "target.type": "imap", "target.email": format!("{t}@new.example"), "target.username": t,
+            "target.password": password(t), "target.server": format!("imap://127.0.0.1:{port}"),
+            "startdate": tomorrow,
+        })
+    };
+    let (status, first) = service.post("/api/v1/migrations", single("s1", "t1")).await;
+    assert_eq!(status, 201, "{first}");
+    let id = first["id"].as_str().unwrap().to_string();
+
+    // The same source again (to another target), and the same target from another source.
+    for (s, t, side) in [("s1", "t2", "source"), ("s2", "t1", "target")] {
+        let (status, body) = service.post("/api/v1/migrations", single(s, t)).await;
+        assert_eq!(status, 409, "{s} -> {t}: {body}");
+        assert_eq!(body["side"], side, "{body}");
+        let error = body["error"].as_str().unwrap();
+        assert!(
+            error.contains(&format!("the {side} account")) && error.contains(&id),
+            "{body}"
+        );
+        assert!(body["hint"].as_str().unwrap().contains("cancel"), "{body}");
+    }
+
+    // In a list: the line repeating t1 is marked, the other one is clean.
+    let line = |s: &str, t: &str| {
+        format!(
+            "imap;{s}@old.example;{s};{sp};imap://127.0.0.1:{port};imap;{t}@new.example;{t};{tp};imap://127.0.0.1:{port};;\n",
+            sp = quoted(&password(s)),
+            tp = quoted(&password(t)),
+        )
+    };
+    let text = format!("{}{}", line("s3", "t3"), line("s2", "t1"));
+    let (status, body) = post_text(&service, "/api/v1/lists/check", text.clone()).await;
+    assert_eq!(status, 200, "{body}");
+    let check: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(check["clean"], false, "{check}");
+    assert_eq!(check["duplicate_lines"], 1, "{check}");
+    let lines = check["lines"].as_array().unwrap();
+    assert!(lines[0]["duplicate_of_migration"].is_null(), "{check}");
+    assert_eq!(lines[1]["duplicate_of_migration"], id.as_str(), "{check}");
+    assert_eq!(lines[1]["duplicate_side"], "target", "{check}");
+    assert!(
+        check["problems"].as_array().unwrap().iter().any(|p| p
+            .as_str()
+            .unwrap()
+            .starts_with("line 2: duplicate: the same target account as migration")),
+        "{check}"
+    );
+    // Submitted, the list is refused whole and nothing is stored.
+    let (status, body) = post_text(&service, "/api/v1/lists", text).await;
+    assert_eq!(status, 422, "{body}");
+    let (_, listed) = service.get("/api/v1/migrations").await;
+    assert_eq!(listed["migrations"].as_array().unwrap().len(), 1);
+
+    // Once it is finished (cancelled here), the account is free again.
+    let (status, body) = service
+        .post(&format!("/api/v1/migrations/{id}/cancel"), json!({}))
+        .await;
+    assert!(status < 300, "{status} {body}");
+    let (status, body) = post_text(&service, "/api/v1/lists", line("s2", "t1")).await;
+    assert_eq!(status, 201, "{body}");
+    service.stop().await;
+}

@@ -740,3 +740,86 @@ async fn the_account_picker_fills_the_target_without_javascript_and_names_a_miss
     );
     service.stop().await;
 }
+
+/// An account whose migration is still waiting is refused on the Migration form (before any
+/// login is tried) and marked a duplicate of that migration on the Mass migration tab.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_account_with_a_migration_waiting_is_refused_on_both_forms() {
+    let source = Dovecot::start().unwrap();
+    let service = Service::start().await;
+    let tomorrow = jiff::Timestamp::now()
+        .checked_add(jiff::SignedDuration::from_hours(24))
+        .unwrap();
+    let server = format!("imap://127.0.0.1:{}", source.imap_port());
+    let (status, created) = service
+        .post(
+            "/api/v1/migrations",
+            json!({
+                "source.type": "imap", "source.email": "user1@old.example", "source.username": USER1,
+                "source.password": USER1_PASSWORD, "source.insecure": true, "source.server": server,
+                "target.type": "imap", "target.email": "user2@new.example", "target.username": USER2,
+                "target.password": USER2_PASSWORD, "target.insecure": true, "target.server": server,
+                "startdate": tomorrow.to_string(),
+            }),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap().to_string();
+
+    let mut visitor = Visitor::new(&service);
+    visitor.log_in(ADMIN).await;
+    let token = visitor.get("/ui/migration").await.csrf();
+    // The same source account to another target (whose port is closed: no login is tried).
+    let page = visitor
+        .post(
+            "/ui/migration",
+            &[
+                ("csrf", &token),
+                ("source.type", "imap"),
+                ("source.email", "user1@old.example"),
+                ("source.username", USER1),
+                ("source.password", USER1_PASSWORD),
+                ("source.insecure", "on"),
+                ("source.server", &server),
+                ("target.type", "imap"),
+                ("target.email", "other@new.example"),
+                ("target.password", "Other-Secret"),
+                ("target.server", "imap://127.0.0.1:1"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, 409, "{}", page.body);
+    assert!(
+        page.body.contains(
+            "Not submitted: the source account already has a migration that is still waiting or running"
+        ) && page.body.contains(&id),
+        "{}",
+        page.body
+    );
+    assert!(!page.body.contains("Other-Secret"));
+
+    // In a list, the line repeating the target account is marked, naming the migration.
+    let list = format!(
+        "imap;zed@old.example;zed;Zed-Secret;imap://127.0.0.1:1;imap;user2@new.example;{USER2};Target-Secret;{server};;\n"
+    );
+    let form = reqwest::multipart::Form::new()
+        .text("csrf", token.clone())
+        .text("list", list);
+    let request = visitor
+        .client
+        .post(format!("{}/ui/mass", service.base))
+        .multipart(form);
+    let page = visitor.send(request).await;
+    assert_eq!(page.status, 422, "{}", page.body);
+    assert!(
+        page.body.contains(&format!(
+            "Duplicate: the same target account as migration {id}"
+        )),
+        "{}",
+        page.body
+    );
+    assert!(!page.body.contains("Zed-Secret") && !page.body.contains("Target-Secret"));
+    let (_, listed) = service.get("/api/v1/migrations").await;
+    assert_eq!(listed["migrations"].as_array().unwrap().len(), 1);
+    service.stop().await;
+}

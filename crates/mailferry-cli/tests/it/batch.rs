@@ -8,8 +8,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use mailferry_testkit::dovecot::{
-    Dovecot, ALICE, ALICE_PASSWORD, BOB, SMALL, SMALL_PASSWORD, USER1, USER1_PASSWORD, USER2,
-    USER2_PASSWORD,
+    Dovecot, ALICE, ALICE_PASSWORD, BOB, BOB_PASSWORD, SMALL, SMALL_PASSWORD, USER1,
+    USER1_PASSWORD, USER2, USER2_PASSWORD,
 };
 
 use crate::common::{free_port, mailferry, stderr, stdout, wait_until};
@@ -320,8 +320,31 @@ fn batch_submit_through_the_api_and_into_a_data_dir_within_the_allowance() {
         &ca,
     ));
     assert!(out.contains("submitted 2 migrations"), "{out}");
+    // The same list again: its accounts have migrations waiting, so both lines are
+    // duplicates of those, and nothing is submitted.
     let out = failed(
         &mailferry(&["batch", "submit", good, "--data-dir", local], &ca),
+        1,
+    );
+    assert!(
+        out.contains("line 1: duplicate: the same source account as migration")
+            && out.contains("line 2: duplicate: the same source account as migration"),
+        "{out}"
+    );
+    // Other accounts: the allowance is used up.
+    let other = dir.path().join("other.txt");
+    std::fs::write(&other, line(ALICE, ALICE_PASSWORD, BOB, BOB_PASSWORD)).unwrap();
+    let out = failed(
+        &mailferry(
+            &[
+                "batch",
+                "submit",
+                other.to_str().unwrap(),
+                "--data-dir",
+                local,
+            ],
+            &ca,
+        ),
         1,
     );
     assert!(out.contains("allowance is used up"), "{out}");

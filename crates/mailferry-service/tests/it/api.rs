@@ -250,7 +250,8 @@ async fn a_start_time_in_the_future_is_honoured_in_the_servers_zone_and_with_an_
         created["startdate"].as_str().unwrap().starts_with(&local),
         "{created}"
     );
-    let mut body = submission(&source, &target, USER2_PASSWORD);
+    // The other way round: the first one's accounts are taken while it waits.
+    let mut body = submission(&target, &source, USER2_PASSWORD);
     body["startdate"] = json!(later.to_string());
     let (status, explicit) = service.post("/api/v1/migrations", body).await;
     assert_eq!(status, 201, "{explicit}");

@@ -103,6 +103,20 @@ const HOME_PROPS: &[Prop] = &[
     Prop::ResourceType,
 ];
 
+/// Whether the server takes the login: one PROPFIND (depth 0) of the current user's
+/// principal at `start`'s path. A 401 is [`DavError::LoginRejected`] (or the refusal in the
+/// server's words), no answer an error; any other answer means the login was taken (what
+/// is there is discovery's business, when the pass runs). For a check before anything is
+/// stored.
+pub async fn check_login(client: &DavClient, start: &Url) -> Result<(), DavError> {
+    let request = Request::propfind(start.path(), 0, &[Prop::CurrentUserPrincipal]);
+    let response = client.send(&request).await?;
+    if response.status == 401 {
+        return Err(client.refusal(&request, &response));
+    }
+    Ok(())
+}
+
 /// Finds the home sets of the logged-in user, starting from `start` (the endpoint's URL).
 pub async fn discover(
     client: &DavClient,

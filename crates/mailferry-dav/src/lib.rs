@@ -37,7 +37,7 @@ pub mod xml;
 
 pub use collection::{create_collection, list_collections, read_collection, Collection};
 pub use content::{first_difference, inspect, normalise, Inspected, ObjectKind};
-pub use discovery::{discover, Homes, ServerKind};
+pub use discovery::{check_login, discover, Homes, ServerKind};
 pub use error::DavError;
 pub use object::{
     delete_object, fetch_objects, get_object, list_objects, put_object, sync_changes,

@@ -384,26 +384,85 @@ pub struct SideFailure {
     pub hint: Option<String>,
 }
 
-/// Tries both logins at once, each within `timeout`.
+/// Tries both logins at once, each within `timeout`: IMAP, and CalDAV/CardDAV on a side
+/// given an explicit address (`source.dav`, `target.dav`), with the CA certificates of
+/// `ca_file` trusted there as for the mail servers. A side fails when either of its logins
+/// does; every reason is kept.
 pub async fn check_credentials(
     validated: &Validated,
     timeout: Duration,
+    ca_file: Option<&std::path::Path>,
 ) -> Result<(), CheckFailure> {
-    let (source, target) = tokio::join!(
+    let (source, target, source_dav, target_dav) = tokio::join!(
         check_side(&validated.source, timeout, Side::Source),
-        check_side(&validated.target, timeout, Side::Target)
+        check_side(&validated.target, timeout, Side::Target),
+        check_dav_side(&validated.source, timeout, ca_file, Side::Source),
+        check_dav_side(&validated.target, timeout, ca_file, Side::Target),
     );
-    let reasons: Vec<SideFailure> = [source.err(), target.err()].into_iter().flatten().collect();
-    match reasons.len() {
-        0 => Ok(()),
-        2 => Err(CheckFailure {
-            side: "both".into(),
-            reasons,
-        }),
-        _ => Err(CheckFailure {
-            side: reasons[0].side.to_string(),
-            reasons,
-        }),
+    let reasons: Vec<SideFailure> = [
+        source.err(),
+        source_dav.err(),
+        target.err(),
+        target_dav.err(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let Some(first) = reasons.first() else {
+        return Ok(());
+    };
+    let side = if reasons.iter().all(|r| r.side == first.side) {
+        first.side.to_string()
+    } else {
+        "both".into()
+    };
+    Err(CheckFailure { side, reasons })
+}
+
+/// Tries one side's CalDAV/CardDAV login, if an address was given for it: without this
+/// check a wrong address or password would show only when the pass runs.
+pub async fn check_dav_side(
+    input: &SideInput,
+    timeout: Duration,
+    ca_file: Option<&std::path::Path>,
+    side: Side,
+) -> Result<(), SideFailure> {
+    let Some(address) = &input.dav else {
+        return Ok(());
+    };
+    let failure = |reason: String, hint: Option<String>| SideFailure {
+        side,
+        reason: format!("calendars and contacts (CalDAV/CardDAV): {reason}"),
+        hint,
+    };
+    let url = mailferry_dav::DavUrl::parse(address).map_err(|e| failure(e.to_string(), None))?;
+    let endpoint = mailferry_dav::DavEndpoint {
+        url: url.url,
+        user: url.user.unwrap_or_else(|| input.record.username.clone()),
+        password: input.password.clone(),
+        insecure: input.record.insecure,
+        ca_file: ca_file.map(std::path::Path::to_path_buf),
+        timeout,
+        server: mailferry_dav::ServerKind::parse(&input.record.server_type).unwrap_or_default(),
+    };
+    let client =
+        mailferry_dav::DavClient::new(&endpoint).map_err(|e| failure(e.to_string(), e.hint()))?;
+    match tokio::time::timeout(
+        timeout + Duration::from_secs(1),
+        mailferry_dav::check_login(&client, &endpoint.url),
+    )
+    .await
+    {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(failure(e.to_string(), e.hint())),
+        Err(_) => Err(failure(
+            format!(
+                "no answer from `{}` within {} s",
+                endpoint.describe(),
+                timeout.as_secs()
+            ),
+            Some("check the address, and that this machine may reach it".into()),
+        )),
     }
 }
 

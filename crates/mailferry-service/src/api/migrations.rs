@@ -73,9 +73,13 @@ pub async fn submit(
         error.side = Some(side.to_string());
         return Err(error);
     }
-    check_credentials(&validated, state.config.check_timeout)
-        .await
-        .map_err(ApiError::check_failed)?;
+    check_credentials(
+        &validated,
+        state.config.check_timeout,
+        state.config.ca_file.as_deref(),
+    )
+    .await
+    .map_err(ApiError::check_failed)?;
     let id = match store_validated(&state, &[&validated], now()).await? {
         Ok(ids) => ids.into_iter().next().unwrap_or_default(),
         Err(short) => return Err(ApiError::allowance(short)),

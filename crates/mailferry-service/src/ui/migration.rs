@@ -228,7 +228,13 @@ pub async fn submit(
         ));
         return render(StatusCode::CONFLICT, &view);
     }
-    if let Err(failure) = check_credentials(&validated, ui.app.config.check_timeout).await {
+    if let Err(failure) = check_credentials(
+        &validated,
+        ui.app.config.check_timeout,
+        ui.app.config.ca_file.as_deref(),
+    )
+    .await
+    {
         let mut errors = HashMap::new();
         for reason in &failure.reasons {
             errors.insert(

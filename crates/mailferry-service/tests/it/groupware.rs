@@ -113,3 +113,77 @@ fn submission_without_servers() -> Value {
         "target.server": "new.example",
     })
 }
+
+/// A calendar and contacts address given at submit is logged into before anything is
+/// stored, like the mail servers: a login Radicale refuses and a closed port are each named
+/// with their side, and nothing is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn dav_logins_are_checked_at_submit_and_a_failure_names_its_side() {
+    let (source, target) = (Dovecot::start().unwrap(), Dovecot::start().unwrap());
+    let radicale = DavServer::radicale().unwrap();
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let service = Service::start().await;
+    let port = radicale
+        .url()
+        .trim_end_matches('/')
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .to_string();
+    // Radicale knows alice, not nobody; the IMAP logins are right.
+    let wrong_user = format!("http://nobody@127.0.0.1:{port}/");
+    let nowhere = format!("http://127.0.0.1:{closed}/");
+    for (source_dav, target_dav, side, words) in [
+        (
+            wrong_user.as_str(),
+            radicale.url(),
+            "source",
+            "refused the login of `nobody`",
+        ),
+        (
+            radicale.url().as_str(),
+            nowhere.clone(),
+            "target",
+            "127.0.0.1",
+        ),
+        (
+            wrong_user.as_str(),
+            nowhere.clone(),
+            "both",
+            "calendars and contacts",
+        ),
+    ] {
+        let (status, body) = service
+            .post(
+                "/api/v1/migrations",
+                submission(&source, &target, source_dav, &target_dav),
+            )
+            .await;
+        assert_eq!(status, 422, "{body}");
+        assert_eq!(body["side"], side, "{body}");
+        let reasons = body["check"]["reasons"].as_array().unwrap();
+        assert!(
+            reasons.iter().all(|r| r["reason"]
+                .as_str()
+                .unwrap()
+                .starts_with("calendars and contacts (CalDAV/CardDAV): ")),
+            "{body}"
+        );
+        assert!(body.to_string().contains(words), "{body}");
+        assert!(!body.to_string().contains(ALICE_PASSWORD), "{body}");
+    }
+    let (_, listed) = service.get("/api/v1/migrations").await;
+    assert_eq!(listed["migrations"], json!([]), "nothing stored");
+    // Right addresses: stored.
+    let (status, body) = service
+        .post(
+            "/api/v1/migrations",
+            submission(&source, &target, &radicale.url(), &radicale.url()),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    service.stop().await;
+}

@@ -295,7 +295,7 @@ fn serve_and_a_separate_worker_share_postgres_and_both_run_migrations() {
     // All three are due at the same moment: the service's single worker can take only one
     // of them, so the worker process runs at least one.
     let start = jiff::Timestamp::now()
-        .checked_add(jiff::SignedDuration::from_secs(4))
+        .checked_add(jiff::SignedDuration::from_secs(6))
         .unwrap()
         .to_string();
     // Three migrations: more than the free two. A lab-signed key for 10 more.

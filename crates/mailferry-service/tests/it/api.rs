@@ -65,8 +65,10 @@ async fn submit_with_resync_runs_to_done_then_credentials_are_gone_and_purge_kee
     assert_eq!(info["time_zone"], "Europe/Berlin");
 
     let mut body = submission(&source, &target, USER2_PASSWORD);
+    // Room for the first pass and the late message below on a slow machine: the message
+    // must arrive before the resync is due.
     let resync = jiff::Timestamp::now()
-        .checked_add(jiff::SignedDuration::from_secs(4))
+        .checked_add(jiff::SignedDuration::from_secs(8))
         .unwrap();
     body["resyncdate"] = json!(resync.to_string());
     let (status, created) = service.post("/api/v1/migrations", body).await;
@@ -101,6 +103,10 @@ async fn submit_with_resync_runs_to_done_then_credentials_are_gone_and_purge_kee
         }],
     };
     source.fill(USER1, USER1_PASSWORD, &late).unwrap();
+    assert!(
+        jiff::Timestamp::now() < resync,
+        "the first pass took so long that the resync was due before the late message arrived"
+    );
     let done = service
         .wait_for_state(&id, "done", Duration::from_secs(60))
         .await;

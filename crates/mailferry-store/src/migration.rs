@@ -198,10 +198,21 @@ const ACTIVE: &str = "('waiting', 'transferring', 'waiting_resync', 'resyncing')
 const FINISHED: &str = "('done', 'failed', 'cancelled')";
 
 /// Due at `$1` (now): waiting and started, waiting for resync and resync time come, or
-/// held by a worker whose lease ran out.
+/// held by a worker whose lease ran out; and no other migration of its source or target
+/// account (same server and login) is in a pass under a live lease. Two passes into one
+/// account at once could both append a message the other has not stored yet: they run one
+/// after the other instead (submitting refuses most such pairs; this covers the rest,
+/// such as two submissions racing each other, or one target fed from two sources).
 const DUE: &str = "((state = 'waiting' AND start_at <= $1) \
     OR (state = 'waiting_resync' AND resync_at <= $1) \
-    OR (state IN ('transferring', 'resyncing') AND (lease_until IS NULL OR lease_until < $1)))";
+    OR (state IN ('transferring', 'resyncing') AND (lease_until IS NULL OR lease_until < $1))) \
+    AND NOT EXISTS (SELECT 1 FROM migration AS busy WHERE busy.id <> migration.id \
+    AND busy.state IN ('transferring', 'resyncing') AND busy.lease_until >= $1 \
+    AND ((busy.source_server = migration.source_server AND busy.source_username = migration.source_username) \
+    OR (busy.target_server = migration.target_server AND busy.target_username = migration.target_username)))";
+/// Held for the length of a claim on PostgreSQL, so that two claims never both see an
+/// account free (each takes only its own row's lock): claims are short and rare.
+const CLAIM_LOCK: i64 = 0x006d_6663_6c61_696d; // "mfclaim"
 /// Oldest due first.
 const DUE_ORDER: &str = "ORDER BY CASE WHEN state = 'waiting' THEN start_at \
     WHEN state = 'waiting_resync' THEN resync_at ELSE COALESCE(lease_until, 0) END, created_at, id";
@@ -363,12 +374,18 @@ impl Store {
                      (SELECT id FROM migration WHERE {DUE} {DUE_ORDER} LIMIT 1 FOR UPDATE SKIP LOCKED) \
                      RETURNING {COLUMNS}"
                 );
+                let mut tx = self.pool().begin().await?;
+                sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                    .bind(CLAIM_LOCK)
+                    .execute(&mut *tx)
+                    .await?;
                 let row = sqlx::query(&sql)
                     .bind(now)
                     .bind(worker)
                     .bind(until)
-                    .fetch_optional(self.pool())
+                    .fetch_optional(&mut *tx)
                     .await?;
+                tx.commit().await?;
                 row.as_ref().map(claimed).transpose()
             }
             Backend::Sqlite => {

@@ -672,3 +672,50 @@ async fn many_workers_claim_each_job_once(db: Db) {
     let counts = db.store.counts().await.unwrap();
     assert_eq!(counts[1], (MigrationState::Transferring, JOBS as u64));
 }
+
+#[tokio::test]
+async fn one_account_is_in_one_pass_at_a_time_on_sqlite() {
+    one_account_is_in_one_pass_at_a_time(Db::sqlite().await).await;
+}
+
+#[tokio::test]
+async fn one_account_is_in_one_pass_at_a_time_on_postgres() {
+    one_account_is_in_one_pass_at_a_time(Db::postgres().await).await;
+}
+
+/// Two migrations into one target account (two sources merged) are both due: the second
+/// waits while the first is in its pass under a live lease, and is taken once that pass
+/// ends, or once its lease has run out. Another account's migration is not held up.
+async fn one_account_is_in_one_pass_at_a_time(db: Db) {
+    let store = &db.store;
+    let first = new_migration("merge-a", NOW - 30, None, NOW - 30);
+    let mut second = new_migration("merge-b", NOW - 20, None, NOW - 20);
+    second.target = first.target.clone();
+    let other = new_migration("other", NOW - 10, None, NOW - 10);
+    for m in [&first, &second, &other] {
+        insert(store, m).await;
+    }
+    let claim = |worker: &'static str, now: i64| async move {
+        store
+            .claim_due(worker, now, LEASE)
+            .await
+            .unwrap()
+            .map(|(record, _)| record.id)
+    };
+    assert_eq!(claim("w1", NOW).await.as_deref(), Some("merge-a"));
+    // merge-b shares merge-a's target: skipped for the next due one.
+    assert_eq!(claim("w2", NOW).await.as_deref(), Some("other"));
+    assert_eq!(claim("w3", NOW).await, None);
+    // The leases run out (the workers died): both merges are due, one of them is taken
+    // (merge-b, waiting since before merge-a's lease ended), and the other waits behind it.
+    let later = NOW + LEASE + 1;
+    assert_eq!(claim("w4", later).await.as_deref(), Some("merge-b"));
+    assert_eq!(claim("w5", later).await.as_deref(), Some("other"));
+    assert_eq!(claim("w6", later).await, None);
+    // merge-b's pass ends: merge-a goes again.
+    assert!(store
+        .finish_pass("merge-b", "w4", MigrationState::Done, None, None, later)
+        .await
+        .unwrap());
+    assert_eq!(claim("w7", later).await.as_deref(), Some("merge-a"));
+}

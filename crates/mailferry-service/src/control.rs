@@ -21,12 +21,8 @@ pub async fn retry(state: &AppState, id: &str) -> Result<bool, StoreError> {
     state.store.retry(id, now()).await
 }
 
-/// Erases a finished migration's personal data and what it still holds of its accounts.
+/// Erases a finished migration's personal data and what it still holds of its accounts,
+/// in one transaction ([`mailferry_store::Store::purge`]).
 pub async fn purge(state: &AppState, id: &str) -> Result<bool, StoreError> {
-    if !state.store.purge(id).await? {
-        return Ok(false);
-    }
-    state.store.erase_secrets(id).await?;
-    state.store.erase_migration_dav(id).await?;
-    Ok(true)
+    state.store.purge(id).await
 }

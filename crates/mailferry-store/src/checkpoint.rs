@@ -6,11 +6,9 @@
 //! [`MessageState::Pending`] is committed *before* its APPEND is sent: after a crash it
 //! means "maybe appended", and the engine looks on the target before appending again.
 
-use std::collections::HashMap;
-
 use sqlx::Row;
 
-use crate::{Backend, Store, StoreError};
+use crate::{last_of_each, parameter, placeholders, Store, StoreError, ROWS_PER_STATEMENT};
 
 /// How far a folder has been copied.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -188,8 +186,7 @@ impl Store {
     }
 
     /// Writes rows of the map in one transaction (insert or replace), many rows per
-    /// statement: each statement is a round trip to the database (on SQLite, to its
-    /// thread), and a copy writes every message's row twice.
+    /// statement: a copy writes every message's row twice.
     pub async fn record_messages(
         &self,
         job: &str,
@@ -200,18 +197,7 @@ impl Store {
         if rows.is_empty() {
             return Ok(());
         }
-        // One statement may not change a row twice (PostgreSQL refuses): of rows for the
-        // same message, the last one counts, as it did when they were written one by one.
-        let mut last: HashMap<u32, usize> = HashMap::with_capacity(rows.len());
-        for (i, row) in rows.iter().enumerate() {
-            last.insert(row.source_uid, i);
-        }
-        let rows: Vec<&MappedMessage> = rows
-            .iter()
-            .enumerate()
-            .filter(|(i, row)| last.get(&row.source_uid) == Some(i))
-            .map(|(_, row)| row)
-            .collect();
+        let rows = last_of_each(rows, |row| row.source_uid);
         let mut tx = self.pool().begin().await?;
         for chunk in rows.chunks(ROWS_PER_STATEMENT) {
             let sql = format!(
@@ -271,39 +257,6 @@ impl Store {
         tx.commit().await?;
         Ok(())
     }
-}
-
-/// Rows written or deleted per statement: well under SQLite's oldest limit of 999
-/// parameters with 9 per row.
-const ROWS_PER_STATEMENT: usize = 100;
-
-/// Parameter `n` (from 1) of a statement whose parameters all appear in order: `$n` on
-/// PostgreSQL, `?` on SQLite, where a numbered parameter costs a scan of all the statement's
-/// parameters each time one is bound (quadratic over a statement of many rows).
-fn parameter(backend: Backend, n: usize) -> String {
-    match backend {
-        Backend::Sqlite => "?".to_string(),
-        Backend::Postgres => format!("${n}"),
-    }
-}
-
-/// `($1, ..., $width), ($width+1, ...), ...` for `rows` rows (see [`parameter`]).
-fn placeholders(backend: Backend, rows: usize, width: usize) -> String {
-    let mut out = String::with_capacity(rows * width * 5);
-    for row in 0..rows {
-        if row > 0 {
-            out.push_str(", ");
-        }
-        out.push('(');
-        for column in 0..width {
-            if column > 0 {
-                out.push_str(", ");
-            }
-            out.push_str(&parameter(backend, row * width + column + 1));
-        }
-        out.push(')');
-    }
-    out
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 
 use sqlx::Row;
 
-use crate::{Store, StoreError};
+use crate::{last_of_each, parameter, placeholders, Store, StoreError, ROWS_PER_STATEMENT};
 
 /// Where a source collection goes and how far it was copied.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -139,7 +139,7 @@ impl Store {
             .collect())
     }
 
-    /// Writes object rows in one transaction (insert or replace).
+    /// Writes object rows in one transaction (insert or replace), many per statement.
     pub async fn record_dav_objects(
         &self,
         job: &str,
@@ -149,27 +149,32 @@ impl Store {
         if rows.is_empty() {
             return Ok(());
         }
+        let rows = last_of_each(rows, |row| row.source_href.as_str());
         let mut tx = self.pool().begin().await?;
-        for row in rows {
-            sqlx::query(
+        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+            let sql = format!(
                 "INSERT INTO dav_object_map (job_id, source_collection, source_href, uid, kind, source_etag, target_href, target_etag, state, detail) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+                 VALUES {} \
                  ON CONFLICT (job_id, source_collection, source_href) DO UPDATE SET uid = excluded.uid, \
                  kind = excluded.kind, source_etag = excluded.source_etag, target_href = excluded.target_href, \
                  target_etag = excluded.target_etag, state = excluded.state, detail = excluded.detail",
-            )
-            .bind(job)
-            .bind(source_collection)
-            .bind(&row.source_href)
-            .bind(&row.uid)
-            .bind(&row.kind)
-            .bind(row.source_etag.as_deref())
-            .bind(row.target_href.as_deref())
-            .bind(row.target_etag.as_deref())
-            .bind(row.state.code())
-            .bind(row.detail.as_deref())
-            .execute(&mut *tx)
-            .await?;
+                placeholders(self.backend(), chunk.len(), 10)
+            );
+            let mut query = sqlx::query(&sql);
+            for row in chunk {
+                query = query
+                    .bind(job)
+                    .bind(source_collection)
+                    .bind(&row.source_href)
+                    .bind(&row.uid)
+                    .bind(&row.kind)
+                    .bind(row.source_etag.as_deref())
+                    .bind(row.target_href.as_deref())
+                    .bind(row.target_etag.as_deref())
+                    .bind(row.state.code())
+                    .bind(row.detail.as_deref());
+            }
+            query.execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -183,36 +188,22 @@ impl Store {
         source_hrefs: &[String],
     ) -> Result<(), StoreError> {
         let mut tx = self.pool().begin().await?;
-        for href in source_hrefs {
-            sqlx::query(
-                "DELETE FROM dav_object_map WHERE job_id = $1 AND source_collection = $2 AND source_href = $3",
-            )
-            .bind(job)
-            .bind(source_collection)
-            .bind(href)
-            .execute(&mut *tx)
-            .await?;
+        for chunk in source_hrefs.chunks(ROWS_PER_STATEMENT) {
+            let p = |n: usize| parameter(self.backend(), n);
+            let list: Vec<String> = (0..chunk.len()).map(|i| p(i + 3)).collect();
+            let sql = format!(
+                "DELETE FROM dav_object_map WHERE job_id = {} AND source_collection = {} AND source_href IN ({})",
+                p(1),
+                p(2),
+                list.join(", ")
+            );
+            let mut query = sqlx::query(&sql).bind(job).bind(source_collection);
+            for href in chunk {
+                query = query.bind(href);
+            }
+            query.execute(&mut *tx).await?;
         }
         tx.commit().await?;
-        Ok(())
-    }
-
-    /// Sets the explicit DAV address of one side (`source` or `target`) of a migration.
-    pub async fn set_migration_dav(
-        &self,
-        migration_id: &str,
-        side: &str,
-        url: &str,
-    ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO migration_dav (migration_id, side, url) VALUES ($1, $2, $3) \
-             ON CONFLICT (migration_id, side) DO UPDATE SET url = excluded.url",
-        )
-        .bind(migration_id)
-        .bind(side)
-        .bind(url)
-        .execute(self.pool())
-        .await?;
         Ok(())
     }
 
@@ -228,14 +219,5 @@ impl Store {
         .fetch_all(self.pool())
         .await?;
         Ok(rows.into_iter().map(|r| (r.get(0), r.get(1))).collect())
-    }
-
-    /// Erases a migration's DAV addresses (with its other personal data).
-    pub async fn erase_migration_dav(&self, migration_id: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM migration_dav WHERE migration_id = $1")
-            .bind(migration_id)
-            .execute(self.pool())
-            .await?;
-        Ok(())
     }
 }

@@ -223,6 +223,58 @@ fn statements(sql: &str) -> Vec<String> {
         .collect()
 }
 
+/// Rows written or deleted per statement: each statement is a round trip to the database
+/// (on SQLite, to its thread). Well under SQLite's oldest limit of 999 parameters with up
+/// to 12 per row.
+pub(crate) const ROWS_PER_STATEMENT: usize = 80;
+
+/// The last of the rows with the same key, in their order: one statement may not change a
+/// row twice (PostgreSQL refuses), and of rows for the same key the last one counts, as it
+/// did when they were written one by one.
+pub(crate) fn last_of_each<'a, T, K: Eq + std::hash::Hash>(
+    rows: &'a [T],
+    key: impl Fn(&'a T) -> K,
+) -> Vec<&'a T> {
+    let mut last = std::collections::HashMap::with_capacity(rows.len());
+    for (i, row) in rows.iter().enumerate() {
+        last.insert(key(row), i);
+    }
+    rows.iter()
+        .enumerate()
+        .filter(|(i, row)| last.get(&key(row)) == Some(i))
+        .map(|(_, row)| row)
+        .collect()
+}
+
+/// Parameter `n` (from 1) of a statement whose parameters all appear in order: `$n` on
+/// PostgreSQL, `?` on SQLite, where a numbered parameter costs a scan of all the statement's
+/// parameters each time one is bound (quadratic over a statement of many rows).
+pub(crate) fn parameter(backend: Backend, n: usize) -> String {
+    match backend {
+        Backend::Sqlite => "?".to_string(),
+        Backend::Postgres => format!("${n}"),
+    }
+}
+
+/// `($1, ..., $width), ($width+1, ...), ...` for `rows` rows (see [`parameter`]).
+pub(crate) fn placeholders(backend: Backend, rows: usize, width: usize) -> String {
+    let mut out = String::with_capacity(rows * width * 5);
+    for row in 0..rows {
+        if row > 0 {
+            out.push_str(", ");
+        }
+        out.push('(');
+        for column in 0..width {
+            if column > 0 {
+                out.push_str(", ");
+            }
+            out.push_str(&parameter(backend, row * width + column + 1));
+        }
+        out.push(')');
+    }
+    out
+}
+
 /// A database URL without its password, for messages.
 pub fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {

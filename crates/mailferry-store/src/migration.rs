@@ -596,9 +596,10 @@ impl Store {
     }
 
     /// Removes the personal data of a finished migration: addresses, user names and servers
-    /// of both sides, the report, the error text, the credentials and the engine's
-    /// checkpoints (`folder_checkpoint`, `message_map` of job `id`). Keeps id, state, times
-    /// and counts. `false` if it is active or unknown; purging twice is fine.
+    /// of both sides, the report, the error text, the credentials, the DAV addresses and
+    /// the engines' checkpoints (`folder_checkpoint`, `message_map`, `dav_collection_map`,
+    /// `dav_object_map` of job `id`), all in one transaction. Keeps id, state, times and
+    /// counts. `false` if it is active or unknown; purging twice is fine.
     pub async fn purge(&self, id: &str) -> Result<bool, StoreError> {
         let mut tx = self.pool().begin().await?;
         let done = sqlx::query(&format!(
@@ -615,8 +616,11 @@ impl Store {
         }
         for sql in [
             "DELETE FROM migration_secret WHERE migration_id = $1",
+            "DELETE FROM migration_dav WHERE migration_id = $1",
             "DELETE FROM message_map WHERE job_id = $1",
             "DELETE FROM folder_checkpoint WHERE job_id = $1",
+            "DELETE FROM dav_object_map WHERE job_id = $1",
+            "DELETE FROM dav_collection_map WHERE job_id = $1",
         ] {
             sqlx::query(sql).bind(id).execute(&mut *tx).await?;
         }

@@ -1,7 +1,10 @@
 //! The groupware checkpoints round-trip on both backends.
 
-use mailferry_store::{DavCollectionCheckpoint, DavObjectRow, DavObjectState, Store};
+use mailferry_store::{
+    DavCollectionCheckpoint, DavObjectRow, DavObjectState, MigrationState, Store,
+};
 
+use crate::migration::{insert, new_migration};
 use crate::Db;
 
 async fn story(store: &Store) {
@@ -63,29 +66,42 @@ async fn story(store: &Store) {
         .forget_dav_objects(job, "/a/cal/", std::slice::from_ref(&other.source_href))
         .await
         .unwrap();
-    assert_eq!(store.dav_objects(job, "/a/cal/").await.unwrap(), vec![row]);
+    assert_eq!(
+        store.dav_objects(job, "/a/cal/").await.unwrap(),
+        vec![row.clone()]
+    );
 
-    store
-        .set_migration_dav("m1", "source", "http://h/")
-        .await
-        .unwrap();
-    store
-        .set_migration_dav("m1", "target", "http://t/")
-        .await
-        .unwrap();
-    store
-        .set_migration_dav("m1", "target", "http://t2/")
-        .await
-        .unwrap();
+    // A migration's explicit DAV addresses are stored with it; purging it erases them and
+    // its groupware checkpoints, not another job's.
+    let mut new = new_migration("m1", 0, None, 0);
+    new.dav = vec![
+        ("target".to_string(), "http://t/".to_string()),
+        ("source".to_string(), "http://h/".to_string()),
+    ];
+    insert(store, &new).await;
     assert_eq!(
         store.migration_dav("m1").await.unwrap(),
         vec![
             ("source".to_string(), "http://h/".to_string()),
-            ("target".to_string(), "http://t2/".to_string())
+            ("target".to_string(), "http://t/".to_string())
         ]
     );
-    store.erase_migration_dav("m1").await.unwrap();
+    store.save_dav_collection("m1", &checkpoint).await.unwrap();
+    store
+        .record_dav_objects("m1", "/a/cal/", std::slice::from_ref(&row))
+        .await
+        .unwrap();
+    let (claimed, _) = store.claim_due("w", 1, 60).await.unwrap().unwrap();
+    assert_eq!(claimed.id, "m1");
+    assert!(store
+        .finish_pass("m1", "w", MigrationState::Done, None, None, 2)
+        .await
+        .unwrap());
+    assert!(store.purge("m1").await.unwrap());
     assert!(store.migration_dav("m1").await.unwrap().is_empty());
+    assert_eq!(store.dav_collection("m1", "/a/cal/").await.unwrap(), None);
+    assert!(store.dav_objects("m1", "/a/cal/").await.unwrap().is_empty());
+    assert_eq!(store.dav_objects(job, "/a/cal/").await.unwrap(), vec![row]);
 }
 
 #[tokio::test]

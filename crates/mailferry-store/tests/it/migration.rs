@@ -36,7 +36,12 @@ fn personal(id: &str) -> Vec<String> {
     ]
 }
 
-fn new_migration(id: &str, start_at: i64, resync_at: Option<i64>, created_at: i64) -> NewMigration {
+pub(crate) fn new_migration(
+    id: &str,
+    start_at: i64,
+    resync_at: Option<i64>,
+    created_at: i64,
+) -> NewMigration {
     let p = personal(id);
     NewMigration {
         id: id.to_string(),
@@ -69,7 +74,7 @@ fn sealed(id: &str, side: &str) -> Vec<u8> {
     bytes
 }
 
-async fn insert(store: &Store, new: &NewMigration) {
+pub(crate) async fn insert(store: &Store, new: &NewMigration) {
     let secrets = [
         ("source", sealed(&new.id, "source")),
         ("target", sealed(&new.id, "target")),

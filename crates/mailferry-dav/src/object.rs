@@ -5,7 +5,7 @@
 use crate::error::DavError;
 use crate::request::{CollectionKind, Precondition, Request, Response};
 use crate::transport::{normalise_href, DavClient};
-use crate::xml::{parse_multistatus, preconditions, Prop, CALDAV, CARDDAV};
+use crate::xml::{parse_multistatus, Prop, CALDAV, CARDDAV};
 
 /// An object's href and ETag, as a listing gives them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -159,14 +159,8 @@ pub async fn sync_changes(
     match response.status {
         207 => {}
         401 => return Err(client.refusal(&request, &response)),
-        403 | 409 | 412
-            if preconditions(&response.text())
-                .iter()
-                .any(|p| p == "valid-sync-token") =>
-        {
-            return Ok(SyncOutcome::TokenExpired)
-        }
-        // Some servers answer a stale token with a bare 403/409/412 or 400.
+        // A stale token: `valid-sync-token` (RFC 6578) in a 403/409/412, or from some servers
+        // a bare 403/409/412 or 400; either way the collection is listed again.
         400 | 403 | 409 | 412 => return Ok(SyncOutcome::TokenExpired),
         _ => return Ok(SyncOutcome::Unsupported),
     }

@@ -287,14 +287,6 @@ pub fn error_conditions(body: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-/// The `DAV:error` precondition names in an error body, e.g. `valid-sync-token`.
-pub fn preconditions(body: &str) -> Vec<String> {
-    error_conditions(body)
-        .into_iter()
-        .map(|(_, name)| name)
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -368,8 +360,8 @@ mod tests {
         assert!(parse_multistatus("<html/>").is_err());
         assert!(parse_multistatus("<a:multistatus xmlns:a=\"other\"/>").is_err());
         assert_eq!(
-            preconditions(r#"<D:error xmlns:D="DAV:"><D:valid-sync-token/></D:error>"#),
-            vec!["valid-sync-token"]
+            error_conditions(r#"<D:error xmlns:D="DAV:"><D:valid-sync-token/></D:error>"#),
+            vec![(DAV.to_string(), "valid-sync-token".to_string())]
         );
         assert_eq!(escape("a<b&\"c\""), "a&lt;b&amp;&quot;c&quot;");
     }

@@ -27,7 +27,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mailferry_engine::Side;
-use mailferry_store::MigrationState;
 use serde::Serialize;
 use tokio::sync::Semaphore;
 
@@ -536,27 +535,13 @@ pub struct ActiveAccounts {
 
 impl ActiveAccounts {
     pub async fn load(store: &mailferry_store::Store) -> Result<Self, mailferry_store::StoreError> {
-        let active = store
-            .list_migrations(Some(&[
-                MigrationState::Waiting,
-                MigrationState::Transferring,
-                MigrationState::WaitingResync,
-                MigrationState::Resyncing,
-            ]))
-            .await?;
         let mut accounts = ActiveAccounts::default();
-        for migration in active {
-            if let Some(k) = migration.source.as_ref().and_then(record_key) {
-                accounts
-                    .sources
-                    .entry(k)
-                    .or_insert_with(|| migration.id.clone());
+        for (id, source, target) in store.active_accounts().await? {
+            if let Some(k) = record_key(&source) {
+                accounts.sources.entry(k).or_insert_with(|| id.clone());
             }
-            if let Some(k) = migration.target.as_ref().and_then(record_key) {
-                accounts
-                    .targets
-                    .entry(k)
-                    .or_insert_with(|| migration.id.clone());
+            if let Some(k) = record_key(&target) {
+                accounts.targets.entry(k).or_insert(id);
             }
         }
         Ok(accounts)

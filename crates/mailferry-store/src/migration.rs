@@ -326,6 +326,30 @@ impl Store {
         row.as_ref().map(record).transpose()
     }
 
+    /// The source and target accounts of every active migration (waiting, in a pass, or
+    /// waiting for its resync), with its id: only those columns, for checking a submission
+    /// against them.
+    pub async fn active_accounts(
+        &self,
+    ) -> Result<Vec<(String, EndpointRecord, EndpointRecord)>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT id, source_server_type, source_email, source_username, source_server, source_insecure, \
+             target_server_type, target_email, target_username, target_server, target_insecure \
+             FROM migration WHERE state IN {ACTIVE} AND purged = 0 ORDER BY created_at, id"
+        ))
+        .fetch_all(self.pool())
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in &rows {
+            if let (Some(source), Some(target)) =
+                (endpoint(row, "source")?, endpoint(row, "target")?)
+            {
+                out.push((row.try_get("id")?, source, target));
+            }
+        }
+        Ok(out)
+    }
+
     /// Migrations in the given states (all with `None`), newest first.
     pub async fn list_migrations(
         &self,

@@ -64,7 +64,7 @@ pub async fn require_login(
     // cannot be, and are not limited.
     let address = crate::ui::client_address(request.extensions());
     let basic = header.starts_with("Basic ");
-    if let Some(wait) = state.logins.blocked(address).filter(|_| basic) {
+    if let Some(wait) = basic.then(|| state.logins.blocked(address)).flatten() {
         let seconds = wait.as_secs().max(1);
         let mut response = ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,

@@ -187,11 +187,7 @@ fn line_view(line: &CheckedLine, columns: &[&'static str]) -> LineView {
             });
         }
     }
-    let duplicate = line.duplicate_text().map(|text| {
-        let mut text = text;
-        text.replace_range(..1, "D");
-        text
-    });
+    let duplicate = line.duplicate_text().map(|text| super::capitalised(&text));
     LineView {
         line: line.line,
         cells,

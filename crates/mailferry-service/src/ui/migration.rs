@@ -217,7 +217,7 @@ pub async fn submit(
         Ok(active) => active.find(&validated),
         Err(e) => {
             tracing::error!(error = %e, "cannot read the stored migrations");
-            None
+            return store_failed(&ui, &session, &form).await;
         }
     };
     if let Some((side, id)) = active {
@@ -285,14 +285,19 @@ pub async fn submit(
         }
         Err(e) => {
             tracing::error!(error = %e, "cannot store a migration");
-            let mut view = build(&ui, &session, &form, HashMap::new()).await;
-            view.refused = Some(
-                "The migration could not be stored: the database failed. The service log has the details; nothing was submitted."
-                    .into(),
-            );
-            render(StatusCode::INTERNAL_SERVER_ERROR, &view)
+            store_failed(&ui, &session, &form).await
         }
     }
+}
+
+/// The form again, saying the database failed and nothing was submitted.
+async fn store_failed(ui: &Ui, session: &Session, form: &MigrationForm) -> Response {
+    let mut view = build(ui, session, form, HashMap::new()).await;
+    view.refused = Some(
+        "The migration could not be stored: the database failed. The service log has the details; nothing was submitted."
+            .into(),
+    );
+    render(StatusCode::INTERNAL_SERVER_ERROR, &view)
 }
 
 async fn picked_account(ui: &Ui, username: &str) -> Option<LocalAccount> {

@@ -29,16 +29,6 @@ impl ObjectKind {
         }
     }
 
-    pub fn parse(text: &str) -> Self {
-        match text {
-            "event" => ObjectKind::Event,
-            "task" => ObjectKind::Task,
-            "journal" => ObjectKind::Journal,
-            "contact" => ObjectKind::Contact,
-            _ => ObjectKind::Other,
-        }
-    }
-
     /// The iCalendar component name (`VEVENT`), for supported-calendar-component-set.
     pub fn component(self) -> Option<&'static str> {
         match self {

@@ -3,7 +3,6 @@
 //! server would carry the password there); discovery follows the well-known ones itself.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, CONTROLS};
@@ -154,7 +153,6 @@ pub struct DavClient {
     user: String,
     password: SecretString,
     timeout: Duration,
-    round_trips: AtomicU64,
 }
 
 impl DavClient {
@@ -191,7 +189,6 @@ impl DavClient {
             user: endpoint.user.clone(),
             password: endpoint.password.clone(),
             timeout: endpoint.timeout,
-            round_trips: AtomicU64::new(0),
         })
     }
 
@@ -205,11 +202,6 @@ impl DavClient {
 
     pub fn user(&self) -> &str {
         &self.user
-    }
-
-    /// Requests sent so far.
-    pub fn round_trips(&self) -> u64 {
-        self.round_trips.load(Ordering::Relaxed)
     }
 
     /// The URL of an href: a path on this server, or an absolute URL that must be on it.
@@ -250,7 +242,6 @@ impl DavClient {
                 .header("Content-Type", content_type)
                 .body(body.clone());
         }
-        self.round_trips.fetch_add(1, Ordering::Relaxed);
         tracing::debug!(method = request.method, href = %request.href, "dav request");
         let failed = |error: reqwest::Error| {
             if error.is_timeout() {

@@ -220,16 +220,15 @@ impl CollectionPass<'_> {
 
         // Retry what failed or was left pending by an earlier pass.
         let mut wanted: Vec<String> = changed.iter().map(|r| r.href.clone()).collect();
+        let mut touched: HashSet<String> = wanted.iter().chain(removed.iter()).cloned().collect();
         for row in rows.values() {
             if matches!(row.state, DavObjectState::Failed | DavObjectState::Pending)
-                && !wanted.contains(&row.source_href)
-                && !removed.contains(&row.source_href)
+                && touched.insert(row.source_href.clone())
             {
                 wanted.push(row.source_href.clone());
             }
         }
         let mut rows = rows;
-        let touched: HashSet<String> = wanted.iter().chain(removed.iter()).cloned().collect();
         self.report.unchanged = rows
             .values()
             .filter(|r| !touched.contains(&r.source_href))

@@ -18,8 +18,6 @@ pub mod copy;
 pub mod report;
 pub mod verify;
 
-use std::time::Duration;
-
 use mailferry_dav::{Collection, CollectionKind, DavEndpoint};
 
 pub use copy::copy_groupware;
@@ -35,13 +33,6 @@ pub struct GroupwareJob {
     pub target: DavEndpoint,
     /// Plan only: count, create nothing, write nothing.
     pub dry_run: bool,
-}
-
-impl GroupwareJob {
-    /// Per-request timeout of both sides.
-    pub fn timeout(&self) -> Duration {
-        self.source.timeout.max(self.target.timeout)
-    }
 }
 
 /// The target collection a source collection goes to, when no state says: the same kind

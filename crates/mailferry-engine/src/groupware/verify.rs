@@ -52,8 +52,8 @@ impl CollectionComparison {
         self.missing.len()
             + self.different.len()
             + self.unreadable.len()
+            // A collection missing on the target carries its error.
             + usize::from(self.error.is_some())
-            + usize::from(self.target.is_none() && self.error.is_none())
     }
 }
 

@@ -32,6 +32,10 @@ use tokio::sync::mpsc;
 use crate::error::{EngineError, Side};
 use crate::fingerprint::{body_hash, Fingerprint};
 use crate::folder_map::{map_folders, FolderMapping, NamingScheme};
+use crate::mail::plan::{
+    delta_candidates, is_placed, lost_copies, refetch, source_uid_next, target_changed,
+    why_not_skipped,
+};
 use crate::options::{Account, CopyOptions};
 use crate::progress::Progress;
 use crate::report::{FolderReport, MessageProblem, Report};
@@ -102,9 +106,11 @@ pub async fn migrate(
         .list_folders(true)
         .await
         .map_err(EngineError::imap(Side::Source))?;
+    // With their STATUS (in the LIST itself under LIST-STATUS): a folder is skipped only when
+    // the target is as the last pass left it, too.
     let target_folders = target
         .session
-        .list_folders(false)
+        .list_folders(true)
         .await
         .map_err(EngineError::imap(Side::Target))?;
     let (subscribed, target_subscribed) = if options.subscriptions {
@@ -142,13 +148,32 @@ pub async fn migrate(
             .find(|f| f.raw_name == raw)
             .and_then(|f| f.status.clone())
     };
+    let mut checkpoints: HashMap<String, FolderCheckpoint> = store
+        .folder_checkpoints(&job.id)
+        .await?
+        .into_iter()
+        .map(|cp| (cp.source_folder.clone(), cp))
+        .collect();
+    let tallies = store.folder_tallies(&job.id).await?;
 
     let mut work = Vec::new();
     for mapping in mappings {
         let status = status_of(&mapping.source_raw);
-        let exists = target_folders
+        let target_folder = target_folders
             .iter()
-            .any(|t| t.raw_name == mapping.target_raw || t.name == mapping.target_name);
+            .find(|t| t.raw_name == mapping.target_raw || t.name == mapping.target_name);
+        let exists = target_folder.is_some();
+        let key = folder_key(&mapping.source_raw);
+        let skip = checkpoints.remove(&key).is_some_and(|cp| {
+            why_not_skipped(
+                &cp,
+                status.as_ref(),
+                target_folder.and_then(|t| t.status.as_ref()),
+                &folder_key(&mapping.target_raw),
+                tallies.get(&key).copied().unwrap_or_default(),
+            )
+            .is_none()
+        });
         let mut folder_report = FolderReport {
             source: mapping.source_name.clone(),
             target: mapping.target_name.clone(),
@@ -158,8 +183,15 @@ pub async fn migrate(
                 .map_or(0, u64::from),
             source_bytes: status.as_ref().and_then(|s| s.size).unwrap_or(0),
             notes: mapping.note.clone().into_iter().collect(),
+            unchanged: skip,
             ..FolderReport::default()
         };
+        if skip {
+            folder_report.target_messages = target_folder
+                .and_then(|t| t.status.as_ref())
+                .and_then(|s| s.messages)
+                .map(u64::from);
+        }
         if !exists {
             folder_report.notes.push("created on the target".into());
             if !options.dry_run {
@@ -265,31 +297,23 @@ async fn worker(
     let mut reports = Vec::new();
     let mut trips = RoundTrips::default();
     let mut sessions: Option<(mailferry_imap::Pooled, mailferry_imap::Pooled)> = None;
-    while let Some((mapping, status, mut folder_report)) =
+    while let Some((mapping, _status, mut folder_report)) =
         next_work(&queue).filter(|_| !progress.stopping())
     {
         if folder_report.error.is_some() {
             reports.push(folder_report);
             continue;
         }
-        if let (Some(cp), Some(st)) = (unchanged_checkpoint(store, job, &mapping).await, &status) {
-            if cp.source_uidvalidity == st.uid_validity.unwrap_or(0)
-                && Some(cp.source_uidnext) == st.uid_next
-                && cp.source_modseq.is_some()
-                && cp.source_modseq == st.highest_modseq
-                && cp.target_folder == String::from_utf8_lossy(&mapping.target_raw)
-            {
-                folder_report.unchanged = true;
-                progress
-                    .done_messages
-                    .fetch_add(folder_report.source_messages, Ordering::Relaxed);
-                progress
-                    .done_bytes
-                    .fetch_add(folder_report.source_bytes, Ordering::Relaxed);
-                progress.folders_done.fetch_add(1, Ordering::Relaxed);
-                reports.push(folder_report);
-                continue;
-            }
+        if folder_report.unchanged {
+            progress
+                .done_messages
+                .fetch_add(folder_report.source_messages, Ordering::Relaxed);
+            progress
+                .done_bytes
+                .fetch_add(folder_report.source_bytes, Ordering::Relaxed);
+            progress.folders_done.fetch_add(1, Ordering::Relaxed);
+            reports.push(folder_report);
+            continue;
         }
         // A lost connection is retried on fresh ones, with backoff: the pass is idempotent,
         // so a retry only does what the failed attempt did not finish.
@@ -411,18 +435,6 @@ async fn backoff(attempt: u32, mapping: &FolderMapping, error: &EngineError) {
     let wait = Duration::from_millis(500 * 2u64.pow(attempt - 1));
     tracing::warn!(folder = %mapping.source_name, error = %describe(error), retry_in_ms = wait.as_millis() as u64, "connection lost or server busy; retrying the folder");
     tokio::time::sleep(wait).await;
-}
-
-async fn unchanged_checkpoint(
-    store: &Store,
-    job: &Job,
-    mapping: &FolderMapping,
-) -> Option<FolderCheckpoint> {
-    store
-        .folder_checkpoint(&job.id, &folder_key(&mapping.source_raw))
-        .await
-        .ok()
-        .flatten()
 }
 
 /// An error with its causes, on one line, for reports.
@@ -552,6 +564,44 @@ async fn copy_folder(
         .map(|m| (m.source_uid, m))
         .collect();
 
+    // Issue 18: the target folder may have lost what we copied into it since the last pass
+    // (messages deleted there, a backup restored without them). When it is not as that pass
+    // left it, our copies are looked for by UID; those gone are copied again.
+    let mut lost = Vec::new();
+    if checkpoint
+        .as_ref()
+        .is_some_and(|cp| target_changed(cp, &target_selected))
+    {
+        let placed: Vec<&MappedMessage> = map.values().filter(|row| is_placed(row)).collect();
+        let unknown_place = placed.iter().filter(|row| row.target_uid.is_none()).count();
+        if unknown_place > 0 && (target_selected.exists as usize) < placed.len() {
+            // Copies without a target UID (no UIDPLUS) cannot be looked for one by one: the
+            // whole folder is matched again by fingerprint.
+            report.notes.push(format!("the target folder holds {} messages, fewer than the {} copied there before: its messages are matched again by fingerprint", target_selected.exists, placed.len()));
+            store.forget_folder(&job.id, &key).await?;
+            checkpoint = None;
+            map.clear();
+        } else {
+            let uids: Vec<u32> = placed.iter().filter_map(|row| row.target_uid).collect();
+            let existing = existing_uids(target, &uids)
+                .await
+                .map_err(EngineError::imap(Side::Target))?;
+            lost = lost_copies(&map, &existing);
+            if !lost.is_empty() {
+                report.notes.push(format!(
+                    "{} messages copied earlier are no longer in the target folder: copied again",
+                    lost.len()
+                ));
+                store
+                    .delete_messages(&job.id, &key, uid_validity, &lost)
+                    .await?;
+                for uid in &lost {
+                    map.remove(uid);
+                }
+            }
+        }
+    }
+
     // The Message-ID (an extra header read of every message on the source) is only needed to
     // find copies already on the target: on a first pass into a non-empty folder, or after
     // a crash left appends unconfirmed.
@@ -577,23 +627,17 @@ async fn copy_folder(
     // What is at the source: everything (first pass, or no QRESYNC), or only what changed.
     let quick =
         checkpoint.is_some() && resync.is_some() && source.enabled().iter().any(|c| c == "QRESYNC");
+    let mut seen_uids: Vec<u32> = Vec::new();
     let (candidates, flag_changes, vanished): SourceChanges = if quick {
         let cp = checkpoint.as_ref().expect("quick implies a checkpoint");
-        let mut new: Vec<MessageMeta> = source
+        let fetched = source
             .fetch_meta(FetchRange::From(cp.source_uidnext.max(1)), None, wants_ids)
             .await
-            .map_err(EngineError::imap(Side::Source))?
-            .into_iter()
-            .filter(|m| m.uid >= cp.source_uidnext)
-            .collect();
-        let retry: Vec<u32> = map
-            .values()
-            .filter(|m| {
-                matches!(m.state, MessageState::Failed | MessageState::Pending)
-                    && m.source_uid < cp.source_uidnext
-            })
-            .map(|m| m.source_uid)
-            .collect();
+            .map_err(EngineError::imap(Side::Source))?;
+        seen_uids.extend(fetched.iter().map(|m| m.uid));
+        seen_uids.push(cp.source_uidnext.saturating_sub(1));
+        let mut new = delta_candidates(fetched, cp.source_uidnext, &map);
+        let retry = refetch(&map, cp.source_uidnext, &lost);
         if !retry.is_empty() {
             let set = UidSet::from_uids(retry);
             new.extend(
@@ -614,6 +658,7 @@ async fn copy_folder(
             .fetch_meta(FetchRange::All, None, false)
             .await
             .map_err(EngineError::imap(Side::Source))?;
+        seen_uids.extend(all.iter().map(|m| m.uid));
         let present: HashSet<u32> = all.iter().map(|m| m.uid).collect();
         let vanished = map
             .keys()
@@ -786,6 +831,21 @@ async fn copy_folder(
     )
     .await?;
 
+    // What the target holds now, as it says: the report's count, and the checkpoint's
+    // picture of the target for the next pass's skip.
+    let after = target
+        .status(&mapping.target_raw)
+        .await
+        .map_err(EngineError::imap(Side::Target))?;
+    report.target_messages = after.messages.map(u64::from);
+    let placed = map.values().filter(|row| is_placed(row)).count() as u64;
+    let short = after.messages.is_some_and(|n| u64::from(n) < placed);
+    if short {
+        report.error = Some(format!(
+            "the target folder holds {} messages, fewer than the {placed} this migration placed there: something deleted messages there while the pass ran; run again to copy them back",
+            after.messages.unwrap_or(0)
+        ));
+    }
     store
         .save_folder_checkpoint(
             &job.id,
@@ -794,12 +854,40 @@ async fn copy_folder(
                 source_uidvalidity: uid_validity,
                 target_folder: folder_key(&mapping.target_raw),
                 target_uidvalidity: Some(target_selected.uid_validity),
-                source_uidnext: selected.uid_next.unwrap_or(1),
+                source_uidnext: source_uid_next(
+                    selected.uid_next,
+                    seen_uids,
+                    checkpoint.as_ref().map(|cp| cp.source_uidnext),
+                ),
                 source_modseq: selected.highest_modseq,
+                // A short folder is not trusted by the next pass's skip.
+                target_uidnext: after.uid_next.filter(|_| !short),
+                target_messages: after.messages.filter(|_| !short),
             },
         )
         .await?;
     Ok(())
+}
+
+/// Which of `uids` the selected folder has (`UID SEARCH UID <set>`).
+async fn existing_uids(
+    session: &mut Session,
+    uids: &[u32],
+) -> Result<HashSet<u32>, mailferry_imap::ImapError> {
+    if uids.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let set = UidSet::from_uids(uids.iter().copied());
+    let done = session
+        .run_ok("UID SEARCH", format!("UID SEARCH UID {set}\r\n").as_bytes())
+        .await?;
+    let mut found = HashSet::new();
+    for item in done.data {
+        if let mailferry_imap::response::Untagged::Search(uids) = item {
+            found.extend(uids);
+        }
+    }
+    Ok(found)
 }
 
 /// Waits until the selected target folder's UIDNEXT and message count have stayed the same

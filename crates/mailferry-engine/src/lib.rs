@@ -20,6 +20,7 @@ pub mod error;
 pub mod fingerprint;
 pub mod folder_map;
 pub mod groupware;
+mod mail;
 pub mod options;
 pub mod progress;
 pub mod report;

@@ -25,6 +25,9 @@ pub struct FolderReport {
     /// Messages in the source folder at the start of the pass.
     pub source_messages: u64,
     pub source_bytes: u64,
+    /// Messages in the target folder at the end of the pass, as the target said (STATUS),
+    /// not as the state remembers; `None` when the folder was not reached.
+    pub target_messages: Option<u64>,
     pub copied: u64,
     pub copied_bytes: u64,
     pub already_present: u64,

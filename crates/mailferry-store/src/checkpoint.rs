@@ -19,6 +19,18 @@ pub struct FolderCheckpoint {
     pub target_uidvalidity: Option<u32>,
     pub source_uidnext: u32,
     pub source_modseq: Option<u64>,
+    /// The target folder's UIDNEXT and message count at the end of the last completed pass
+    /// (`None` when not seen): a folder is skipped only when both sides are as they were.
+    pub target_uidnext: Option<u32>,
+    pub target_messages: Option<u32>,
+}
+
+/// How many of a folder's source messages are settled on the target (copied or found
+/// there) and how many are not (failed, or appended without a confirmation).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FolderTally {
+    pub placed: u64,
+    pub unsettled: u64,
 }
 
 /// What happened to one source message.
@@ -77,7 +89,8 @@ impl Store {
         source_folder: &str,
     ) -> Result<Option<FolderCheckpoint>, StoreError> {
         let row = sqlx::query(
-            "SELECT source_uidvalidity, target_folder, target_uidvalidity, source_uidnext, source_modseq \
+            "SELECT source_uidvalidity, target_folder, target_uidvalidity, source_uidnext, source_modseq, \
+             target_uidnext, target_messages \
              FROM folder_checkpoint WHERE job_id = $1 AND source_folder = $2",
         )
         .bind(job)
@@ -91,13 +104,16 @@ impl Store {
             target_uidvalidity: row.get::<Option<i64>, _>(2).map(uid),
             source_uidnext: uid(row.get(3)),
             source_modseq: row.get::<Option<i64>, _>(4).map(|m| m as u64),
+            target_uidnext: row.get::<Option<i64>, _>(5).map(uid),
+            target_messages: row.get::<Option<i64>, _>(6).map(uid),
         }))
     }
 
     /// All folder checkpoints of a job.
     pub async fn folder_checkpoints(&self, job: &str) -> Result<Vec<FolderCheckpoint>, StoreError> {
         let rows = sqlx::query(
-            "SELECT source_folder, source_uidvalidity, target_folder, target_uidvalidity, source_uidnext, source_modseq \
+            "SELECT source_folder, source_uidvalidity, target_folder, target_uidvalidity, source_uidnext, source_modseq, \
+             target_uidnext, target_messages \
              FROM folder_checkpoint WHERE job_id = $1",
         )
         .bind(job)
@@ -112,6 +128,8 @@ impl Store {
                 target_uidvalidity: row.get::<Option<i64>, _>(3).map(uid),
                 source_uidnext: uid(row.get(4)),
                 source_modseq: row.get::<Option<i64>, _>(5).map(|m| m as u64),
+                target_uidnext: row.get::<Option<i64>, _>(6).map(uid),
+                target_messages: row.get::<Option<i64>, _>(7).map(uid),
             })
             .collect())
     }
@@ -122,11 +140,12 @@ impl Store {
         checkpoint: &FolderCheckpoint,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO folder_checkpoint (job_id, source_folder, source_uidvalidity, target_folder, target_uidvalidity, source_uidnext, source_modseq) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) \
+            "INSERT INTO folder_checkpoint (job_id, source_folder, source_uidvalidity, target_folder, target_uidvalidity, source_uidnext, source_modseq, target_uidnext, target_messages) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
              ON CONFLICT (job_id, source_folder) DO UPDATE SET source_uidvalidity = excluded.source_uidvalidity, \
              target_folder = excluded.target_folder, target_uidvalidity = excluded.target_uidvalidity, \
-             source_uidnext = excluded.source_uidnext, source_modseq = excluded.source_modseq",
+             source_uidnext = excluded.source_uidnext, source_modseq = excluded.source_modseq, \
+             target_uidnext = excluded.target_uidnext, target_messages = excluded.target_messages",
         )
         .bind(job)
         .bind(&checkpoint.source_folder)
@@ -135,6 +154,8 @@ impl Store {
         .bind(checkpoint.target_uidvalidity.map(i64::from))
         .bind(i64::from(checkpoint.source_uidnext))
         .bind(checkpoint.source_modseq.map(|m| m as i64))
+        .bind(checkpoint.target_uidnext.map(i64::from))
+        .bind(checkpoint.target_messages.map(i64::from))
         .execute(self.pool())
         .await?;
         Ok(())
@@ -155,6 +176,32 @@ impl Store {
             .await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Per source folder of a job (under its current UIDVALIDITY or not), how many messages
+    /// are settled and unsettled: one query for the whole job, at the start of a pass.
+    pub async fn folder_tallies(
+        &self,
+        job: &str,
+    ) -> Result<std::collections::HashMap<String, FolderTally>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT source_folder, CAST(CASE WHEN state IN (1, 2) THEN 1 ELSE 0 END AS BIGINT) AS settled, COUNT(*) \
+             FROM message_map WHERE job_id = $1 GROUP BY source_folder, settled",
+        )
+        .bind(job)
+        .fetch_all(self.pool())
+        .await?;
+        let mut out: std::collections::HashMap<String, FolderTally> = Default::default();
+        for row in rows {
+            let tally = out.entry(row.get(0)).or_default();
+            let count = row.get::<i64, _>(2).max(0) as u64;
+            if row.get::<i64, _>(1) == 1 {
+                tally.placed += count;
+            } else {
+                tally.unsettled += count;
+            }
+        }
+        Ok(out)
     }
 
     pub async fn mapped_messages(

@@ -28,7 +28,7 @@ use std::str::FromStr;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::AnyPool;
 
-pub use checkpoint::{FolderCheckpoint, MappedMessage, MessageState};
+pub use checkpoint::{FolderCheckpoint, FolderTally, MappedMessage, MessageState};
 pub use groupware::{DavCollectionCheckpoint, DavObjectRow, DavObjectState};
 pub use licence::{AllowanceRecord, LicenceRecord, SealedMigration, Short};
 pub use migration::{
@@ -96,6 +96,11 @@ const MIGRATIONS: &[Migration] = &[
         version: 5,
         sqlite: include_str!("../migrations/sqlite/0005_groupware.sql"),
         postgres: include_str!("../migrations/postgres/0005_groupware.sql"),
+    },
+    Migration {
+        version: 6,
+        sqlite: include_str!("../migrations/sqlite/0006_target_state.sql"),
+        postgres: include_str!("../migrations/postgres/0006_target_state.sql"),
     },
 ];
 

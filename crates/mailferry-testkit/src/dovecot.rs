@@ -398,6 +398,37 @@ impl Dovecot {
         Ok(String::from_utf8_lossy(&output.stdout).into_owned())
     }
 
+    /// Stops the server and starts it again on the same ports with the same files: what a
+    /// reboot or a package upgrade does. Sessions open before are gone.
+    pub fn restart(&mut self) -> Result<(), TestkitError> {
+        let dovecot = find_program("dovecot", &["/usr/sbin/dovecot", "/usr/local/sbin/dovecot"])
+            .ok_or(TestkitError::DovecotNotInstalled)?;
+        self.stop_and_wait();
+        self.terminated = false;
+        self.spawn(&dovecot)?;
+        self.wait_until_ready()
+    }
+
+    /// Stops the server, erases `user`'s whole mail storage (folders, messages, indexes,
+    /// subscriptions), and starts it again: as an admin who deletes and recreates an account,
+    /// or restores a server without its mail. The folders come back empty (the special ones
+    /// are created again at the first login) with new UIDVALIDITYs.
+    pub fn wipe_account(&mut self, user: &str) -> Result<(), TestkitError> {
+        let dovecot = find_program("dovecot", &["/usr/sbin/dovecot", "/usr/local/sbin/dovecot"])
+            .ok_or(TestkitError::DovecotNotInstalled)?;
+        self.stop_and_wait();
+        let home = self.dir.join("home").join(user);
+        if home.exists() {
+            fs::remove_dir_all(&home).map_err(|source| io_error("remove", &home, source))?;
+        }
+        // A new UIDVALIDITY is the creation time in seconds: let the second change, so that
+        // a folder recreated at once cannot get its old value back.
+        thread::sleep(Duration::from_millis(1100));
+        self.terminated = false;
+        self.spawn(&dovecot)?;
+        self.wait_until_ready()
+    }
+
     fn start_with(options: DovecotBuilder) -> Result<Dovecot, TestkitError> {
         options.validate()?;
         let dovecot = find_program("dovecot", &["/usr/sbin/dovecot", "/usr/local/sbin/dovecot"])

@@ -6,6 +6,7 @@ mod groupware;
 mod job_file;
 mod migrate;
 mod probe;
+mod refill;
 mod service;
 mod service_crash;
 mod ui;

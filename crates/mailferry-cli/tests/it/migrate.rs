@@ -13,14 +13,14 @@ use serde_json::Value;
 
 use crate::common::{mailferry, stderr, stdout};
 
-struct Pair {
-    source: Dovecot,
-    target: Dovecot,
-    state: tempfile::TempDir,
+pub(crate) struct Pair {
+    pub(crate) source: Dovecot,
+    pub(crate) target: Dovecot,
+    pub(crate) state: tempfile::TempDir,
 }
 
 impl Pair {
-    fn new(target: Dovecot) -> Self {
+    pub(crate) fn new(target: Dovecot) -> Self {
         Self {
             source: Dovecot::start().unwrap(),
             target,
@@ -28,7 +28,7 @@ impl Pair {
         }
     }
 
-    fn sides(&self) -> Vec<String> {
+    pub(crate) fn sides(&self) -> Vec<String> {
         vec![
             "--from".into(),
             format!("imap://{USER1}@127.0.0.1:{}", self.source.imap_port()),
@@ -38,14 +38,14 @@ impl Pair {
         ]
     }
 
-    fn env() -> [(&'static str, &'static str); 2] {
+    pub(crate) fn env() -> [(&'static str, &'static str); 2] {
         [
             ("MAILFERRY_FROM_PASSWORD", USER1_PASSWORD),
             ("MAILFERRY_TO_PASSWORD", USER2_PASSWORD),
         ]
     }
 
-    fn migrate_args(&self, report: &Path) -> Vec<String> {
+    pub(crate) fn migrate_args(&self, report: &Path) -> Vec<String> {
         let mut args = vec!["migrate".to_string()];
         args.extend(self.sides());
         args.extend([
@@ -59,7 +59,7 @@ impl Pair {
     }
 
     /// Runs migrate, expects exit 0, returns the JSON report.
-    fn migrate(&self, extra: &[&str]) -> Value {
+    pub(crate) fn migrate(&self, extra: &[&str]) -> Value {
         let report = self.state.path().join("report.json");
         let mut args = self.migrate_args(&report);
         args.extend(extra.iter().map(|s| s.to_string()));
@@ -76,7 +76,7 @@ impl Pair {
     }
 
     /// Runs verify; returns (exit success, JSON).
-    fn verify(&self) -> (bool, Value) {
+    pub(crate) fn verify(&self) -> (bool, Value) {
         let mut args = vec!["verify".to_string()];
         args.extend(self.sides());
         args.push("--json".into());
@@ -87,7 +87,7 @@ impl Pair {
         (out.status.success(), json)
     }
 
-    fn assert_verified(&self) {
+    pub(crate) fn assert_verified(&self) {
         let (ok, json) = self.verify();
         assert!(
             ok && json["differences"] == 0,
@@ -97,7 +97,7 @@ impl Pair {
     }
 }
 
-fn total(report: &Value, field: &str) -> u64 {
+pub(crate) fn total(report: &Value, field: &str) -> u64 {
     report["folders"]
         .as_array()
         .unwrap()
@@ -106,7 +106,7 @@ fn total(report: &Value, field: &str) -> u64 {
         .sum()
 }
 
-fn failures(report: &Value) -> usize {
+pub(crate) fn failures(report: &Value) -> usize {
     report["folders"]
         .as_array()
         .unwrap()
@@ -116,7 +116,7 @@ fn failures(report: &Value) -> usize {
 }
 
 /// Messages per folder as doveadm sees them: independent of mailferry.
-fn doveadm_counts(server: &Dovecot, user: &str) -> Vec<(String, u64)> {
+pub(crate) fn doveadm_counts(server: &Dovecot, user: &str) -> Vec<(String, u64)> {
     let names = server.doveadm(&["mailbox", "list", "-u", user]).unwrap();
     let mut counts: Vec<(String, u64)> = names
         .lines()

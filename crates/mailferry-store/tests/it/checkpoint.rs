@@ -1,6 +1,6 @@
 //! The engine's checkpoints round-trip on both backends.
 
-use mailferry_store::{FolderCheckpoint, MappedMessage, MessageState};
+use mailferry_store::{FolderCheckpoint, FolderTally, MappedMessage, MessageState};
 
 use crate::Db;
 
@@ -24,6 +24,8 @@ async fn checkpoints_and_map_round_trip(db: Db) {
         target_uidvalidity: Some(7),
         source_uidnext: 12,
         source_modseq: Some(1 << 40),
+        target_uidnext: Some(13),
+        target_messages: Some(11),
     };
     store.save_folder_checkpoint("j", &cp).await.unwrap();
     store.save_folder_checkpoint("j", &cp).await.unwrap();
@@ -70,6 +72,16 @@ async fn checkpoints_and_map_round_trip(db: Db) {
         .await
         .unwrap();
     assert_eq!(rows, vec![done, row(2, MessageState::Pending), failed]);
+    // One copied, one pending and one failed: one placed, two unsettled.
+    let tallies = store.folder_tallies("j").await.unwrap();
+    assert_eq!(
+        tallies.get("INBOX"),
+        Some(&FolderTally {
+            placed: 1,
+            unsettled: 2
+        })
+    );
+    assert_eq!(tallies.len(), 1);
     store
         .delete_messages("j", "INBOX", cp.source_uidvalidity, &[2, 3])
         .await

@@ -328,6 +328,8 @@ async fn migration_story(db: Db) {
                 target_uidvalidity: Some(2),
                 source_uidnext: 11,
                 source_modseq: None,
+                target_uidnext: None,
+                target_messages: None,
             },
         )
         .await

@@ -41,7 +41,7 @@ pub use discovery::{check_login, discover, Homes, ServerKind};
 pub use error::DavError;
 pub use object::{
     delete_object, fetch_objects, get_object, list_objects, put_object, sync_changes,
-    FetchedObject, ObjectRef, SyncOutcome, WriteOutcome,
+    FetchedObject, Listing, ObjectRef, SyncOutcome, WriteOutcome,
 };
 pub use request::{CollectionKind, Precondition, Request, Response};
 pub use transport::{normalise_href, DavClient, DavEndpoint, DavUrl};

@@ -26,11 +26,30 @@ pub struct FetchedObject {
 /// How many objects one multiget asks for.
 const MULTIGET_BATCH: usize = 50;
 
+/// A collection's members as a listing gave them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Listing {
+    pub objects: Vec<ObjectRef>,
+    /// `false` when the server said it left members out or could not list some: a
+    /// `507 Insufficient Storage` (RFC 4918 §11.5: the answer was cut short) or any other
+    /// failed response in the multistatus. Nothing may be taken as deleted from such a
+    /// listing: what is missing from it may well exist.
+    pub complete: bool,
+}
+
+/// Whether a multistatus listing holds a response that says it is not the whole answer.
+fn is_complete(ms: &crate::xml::MultiStatus, removed_ok: bool) -> bool {
+    ms.responses.iter().all(|r| match r.status {
+        None => true,
+        Some(status) if (200..300).contains(&status) => true,
+        // sync-collection reports removed members with 404 (RFC 6578 §3.5.2).
+        Some(404) => removed_ok,
+        Some(_) => false,
+    })
+}
+
 /// Every object in `collection` (sub-collections left out).
-pub async fn list_objects(
-    client: &DavClient,
-    collection: &str,
-) -> Result<Vec<ObjectRef>, DavError> {
+pub async fn list_objects(client: &DavClient, collection: &str) -> Result<Listing, DavError> {
     let collection = normalise_href(collection);
     let request = Request::propfind(
         &collection,
@@ -39,18 +58,29 @@ pub async fn list_objects(
     );
     let response = client.expect_success(&request).await?;
     let ms = parse_multistatus(&response.text()).map_err(|e| client.unreadable(&request, e))?;
-    Ok(ms
+    Ok(listing_of(&ms, &collection))
+}
+
+fn listing_of(ms: &crate::xml::MultiStatus, collection: &str) -> Listing {
+    let objects = ms
         .responses
         .iter()
         .filter(|r| {
             let href = normalise_href(&r.href);
-            href != collection && !href.ends_with('/') && !r.is(crate::xml::DAV, "collection")
+            href != collection
+                && !href.ends_with('/')
+                && !r.is(crate::xml::DAV, "collection")
+                && r.status.is_none_or(|s| (200..300).contains(&s))
         })
         .map(|r| ObjectRef {
             href: normalise_href(&r.href),
             etag: r.text(Prop::GetEtag),
         })
-        .collect())
+        .collect();
+    Listing {
+        objects,
+        complete: is_complete(ms, false),
+    }
 }
 
 /// Fetches `hrefs` of `collection`: one `Ok` per object, one `Err((href, reason))` per
@@ -140,6 +170,9 @@ pub enum SyncOutcome {
         removed: Vec<String>,
         /// The token to give next time.
         token: Option<String>,
+        /// The server cut the answer short (RFC 6578 §3.6: a `507` for the collection): ask
+        /// again with `token` for the rest.
+        truncated: bool,
     },
     /// The server no longer knows the token (RFC 6578 §3.2 `valid-sync-token`): list all.
     TokenExpired,
@@ -165,6 +198,11 @@ pub async fn sync_changes(
         _ => return Ok(SyncOutcome::Unsupported),
     }
     let ms = parse_multistatus(&response.text()).map_err(|e| client.unreadable(&request, e))?;
+    Ok(changes_of(ms, &collection))
+}
+
+fn changes_of(ms: crate::xml::MultiStatus, collection: &str) -> SyncOutcome {
+    let truncated = !is_complete(&ms, true);
     let mut changed = Vec::new();
     let mut removed = Vec::new();
     for r in &ms.responses {
@@ -172,20 +210,21 @@ pub async fn sync_changes(
         if href == collection || href.ends_with('/') {
             continue;
         }
-        if r.status == Some(404) {
-            removed.push(href);
-        } else {
-            changed.push(ObjectRef {
+        match r.status {
+            Some(404) => removed.push(href),
+            Some(status) if !(200..300).contains(&status) => {}
+            _ => changed.push(ObjectRef {
                 href,
                 etag: r.text(Prop::GetEtag),
-            });
+            }),
         }
     }
-    Ok(SyncOutcome::Changes {
+    SyncOutcome::Changes {
         changed,
         removed,
         token: ms.sync_token,
-    })
+        truncated,
+    }
 }
 
 /// How a write ended.
@@ -338,6 +377,56 @@ mod tests {
             r#"<d:error xmlns:d="DAV:" xmlns:s="http://sabredav.org/ns"><s:exception>Sabre\DAV\Exception\PreconditionFailed</s:exception><s:header>If-None-Match</s:header></d:error>"#
         ));
         assert!(!protocol_preconditions("Precondition failed"));
+    }
+
+    /// Issue 19: a listing the server cut short (507) or that holds failed responses is not
+    /// complete, so nothing missing from it may be taken as deleted.
+    #[test]
+    fn a_listing_with_a_507_or_failed_responses_is_incomplete() {
+        let whole = r#"<D:multistatus xmlns:D="DAV:"><D:response><D:href>/c/</D:href><D:propstat><D:prop><D:resourcetype><D:collection/></D:resourcetype></D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat></D:response><D:response><D:href>/c/a.ics</D:href><D:propstat><D:prop><D:getetag>"1"</D:getetag></D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat></D:response></D:multistatus>"#;
+        let listing = listing_of(&parse_multistatus(whole).unwrap(), "/c/");
+        assert!(listing.complete);
+        assert_eq!(listing.objects.len(), 1);
+        assert_eq!(listing.objects[0].etag.as_deref(), Some("\"1\""));
+
+        let cut = r#"<D:multistatus xmlns:D="DAV:"><D:response><D:href>/c/a.ics</D:href><D:propstat><D:prop><D:getetag>"1"</D:getetag></D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat></D:response><D:response><D:href>/c/</D:href><D:status>HTTP/1.1 507 Insufficient Storage</D:status></D:response></D:multistatus>"#;
+        let listing = listing_of(&parse_multistatus(cut).unwrap(), "/c/");
+        assert!(!listing.complete, "a 507 cuts the listing short");
+        assert_eq!(listing.objects.len(), 1);
+
+        let failed = r#"<D:multistatus xmlns:D="DAV:"><D:response><D:href>/c/b.ics</D:href><D:status>HTTP/1.1 500 Internal Server Error</D:status></D:response></D:multistatus>"#;
+        let listing = listing_of(&parse_multistatus(failed).unwrap(), "/c/");
+        assert!(!listing.complete);
+        assert!(
+            listing.objects.is_empty(),
+            "a failed member is not an object"
+        );
+    }
+
+    #[test]
+    fn a_sync_report_cut_short_says_so_and_keeps_its_removals() {
+        let cut = r#"<D:multistatus xmlns:D="DAV:"><D:response><D:href>/c/new.ics</D:href><D:propstat><D:prop><D:getetag>"2"</D:getetag></D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat></D:response><D:response><D:href>/c/gone.ics</D:href><D:status>HTTP/1.1 404 Not Found</D:status></D:response><D:response><D:href>/c/</D:href><D:status>HTTP/1.1 507 Insufficient Storage</D:status></D:response><D:sync-token>t5</D:sync-token></D:multistatus>"#;
+        let SyncOutcome::Changes {
+            changed,
+            removed,
+            token,
+            truncated,
+        } = changes_of(parse_multistatus(cut).unwrap(), "/c/")
+        else {
+            panic!("changes expected");
+        };
+        assert!(truncated);
+        assert_eq!(changed.len(), 1);
+        assert_eq!(removed, vec!["/c/gone.ics".to_string()]);
+        assert_eq!(token.as_deref(), Some("t5"));
+        let whole = r#"<D:multistatus xmlns:D="DAV:"><D:response><D:href>/c/gone.ics</D:href><D:status>HTTP/1.1 404 Not Found</D:status></D:response><D:sync-token>t6</D:sync-token></D:multistatus>"#;
+        assert!(matches!(
+            changes_of(parse_multistatus(whole).unwrap(), "/c/"),
+            SyncOutcome::Changes {
+                truncated: false,
+                ..
+            }
+        ));
     }
 
     #[test]

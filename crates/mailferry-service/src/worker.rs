@@ -308,6 +308,8 @@ async fn groupware_job(
         source,
         target,
         dry_run: false,
+        // The service has no deletion option yet: kept on the target, as for its mail.
+        sync_deletes: false,
     }))
 }
 

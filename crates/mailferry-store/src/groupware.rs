@@ -16,6 +16,9 @@ pub struct DavCollectionCheckpoint {
     pub target_href: String,
     pub sync_token: Option<String>,
     pub ctag: Option<String>,
+    /// The target collection's sync token (else ctag) at the end of that pass: when it is
+    /// still the same, nothing on the target changed and our copies are trusted.
+    pub target_state: Option<String>,
 }
 
 /// What happened to one source object.
@@ -72,7 +75,7 @@ impl Store {
         source_href: &str,
     ) -> Result<Option<DavCollectionCheckpoint>, StoreError> {
         let row = sqlx::query(
-            "SELECT kind, target_href, sync_token, ctag FROM dav_collection_map \
+            "SELECT kind, target_href, sync_token, ctag, target_state FROM dav_collection_map \
              WHERE job_id = $1 AND source_href = $2",
         )
         .bind(job)
@@ -85,6 +88,7 @@ impl Store {
             target_href: row.get(1),
             sync_token: row.get(2),
             ctag: row.get(3),
+            target_state: row.get(4),
         }))
     }
 
@@ -94,10 +98,11 @@ impl Store {
         checkpoint: &DavCollectionCheckpoint,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO dav_collection_map (job_id, source_href, kind, target_href, sync_token, ctag) \
-             VALUES ($1, $2, $3, $4, $5, $6) \
+            "INSERT INTO dav_collection_map (job_id, source_href, kind, target_href, sync_token, ctag, target_state) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) \
              ON CONFLICT (job_id, source_href) DO UPDATE SET kind = excluded.kind, \
-             target_href = excluded.target_href, sync_token = excluded.sync_token, ctag = excluded.ctag",
+             target_href = excluded.target_href, sync_token = excluded.sync_token, ctag = excluded.ctag, \
+             target_state = excluded.target_state",
         )
         .bind(job)
         .bind(&checkpoint.source_href)
@@ -105,6 +110,7 @@ impl Store {
         .bind(&checkpoint.target_href)
         .bind(checkpoint.sync_token.as_deref())
         .bind(checkpoint.ctag.as_deref())
+        .bind(checkpoint.target_state.as_deref())
         .execute(self.pool())
         .await?;
         Ok(())

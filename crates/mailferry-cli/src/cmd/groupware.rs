@@ -171,6 +171,7 @@ impl SidesArgs {
             source,
             target,
             dry_run,
+            sync_deletes: false,
         })
     }
 
@@ -206,6 +207,7 @@ impl SidesArgs {
                 source: source_side.endpoint_with_mail(&from, &source.auth, timeout, leave_out)?,
                 target: target_side.endpoint_with_mail(&to, &target.auth, timeout, leave_out)?,
                 dry_run,
+                sync_deletes: false,
             })),
             [from, _] => {
                 let flag = if from.is_some() {

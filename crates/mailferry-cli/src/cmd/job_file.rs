@@ -892,6 +892,7 @@ impl AccountCtx<'_> {
                     source,
                     target,
                     dry_run: false,
+                    sync_deletes: false,
                 }))
             }
             (from, _) => {

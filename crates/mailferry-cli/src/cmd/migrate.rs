@@ -92,7 +92,8 @@ pub struct MigrateArgs {
     /// Print the plan (folders to create, messages and bytes per folder) and copy nothing.
     #[arg(long)]
     pub dry_run: bool,
-    /// Delete on the target the messages deleted at the source since the last pass.
+    /// Delete on the target the messages, events, tasks and contacts deleted at the source
+    /// since the last pass (without it they are kept there, and the report counts them).
     #[arg(long)]
     pub sync_deletes: bool,
     /// Do not copy folder subscriptions.
@@ -205,7 +206,8 @@ impl MigrateArgs {
 /// `migrate --from http(s)://... --to http(s)://...`: calendars and contacts alone, with a
 /// state file of their own.
 async fn run_groupware_only(args: &MigrateArgs) -> anyhow::Result<ExitCode> {
-    let job = args.sides.groupware_only("cli", args.dry_run)?;
+    let mut job = args.sides.groupware_only("cli", args.dry_run)?;
+    job.sync_deletes = args.sync_deletes;
     let state_dir = args.state_dir()?;
     let id = job_id(&job.source.describe(), &job.target.describe());
     let state_file = state_dir.join(format!("{id}.sqlite"));
@@ -255,7 +257,8 @@ async fn run_account(
         options,
     };
     let (mut report, trips) = migrate(&job, &store, progress.clone()).await?;
-    if let Some(groupware) = groupware {
+    if let Some(mut groupware) = groupware {
+        groupware.sync_deletes = job.options.sync_deletes;
         if !progress.stopping() {
             report.groupware = Some(copy_groupware(&groupware, &store, &progress).await);
         }
@@ -369,6 +372,7 @@ async fn run_job_file(args: &MigrateArgs, path: &Path) -> anyhow::Result<ExitCod
         let state_dir = state_dir.clone();
         let groupware = account.groupware.map(|job| GroupwareJob {
             dry_run: options.dry_run,
+            sync_deletes: options.sync_deletes,
             ..job
         });
         let task = tasks.spawn(async move {

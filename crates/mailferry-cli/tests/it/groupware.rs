@@ -27,20 +27,31 @@ fn migrate(
     state: &Path,
     report: &Path,
 ) -> (i32, String, Value) {
-    let output = mailferry(
-        &[
-            "migrate",
-            "--from",
-            &source.account_url(),
-            "--to",
-            &target.account_url(),
-            "--state-dir",
-            &state.display().to_string(),
-            "--report",
-            &report.display().to_string(),
-        ],
-        &ENV,
-    );
+    migrate_with(source, target, state, report, &[])
+}
+
+fn migrate_with(
+    source: &DavServer,
+    target: &DavServer,
+    state: &Path,
+    report: &Path,
+    extra: &[&str],
+) -> (i32, String, Value) {
+    let (from, to) = (source.account_url(), target.account_url());
+    let (state, report_path) = (state.display().to_string(), report.display().to_string());
+    let mut args = vec![
+        "migrate",
+        "--from",
+        &from,
+        "--to",
+        &to,
+        "--state-dir",
+        &state,
+        "--report",
+        &report_path,
+    ];
+    args.extend_from_slice(extra);
+    let output = mailferry(&args, &ENV);
     let json: Value = serde_json::from_str(&std::fs::read_to_string(report).unwrap_or_default())
         .unwrap_or(Value::Null);
     (
@@ -155,7 +166,8 @@ fn story(source: &DavServer, target: &DavServer) {
         .unwrap();
     let contacts = source.collection_path(GroupwareKind::AddressBook, "contacts");
     source.delete(&format!("{contacts}bob.vcf")).unwrap();
-    let (code, out, json) = migrate(source, target, state.path(), &report);
+    let (code, out, json) =
+        migrate_with(source, target, state.path(), &report, &["--sync-deletes"]);
     assert_eq!(code, 0, "{out}");
     assert_eq!(
         (

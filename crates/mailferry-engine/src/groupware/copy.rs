@@ -12,9 +12,9 @@ use std::time::Instant;
 
 use mailferry_dav::{
     create_collection, delete_object, discover, fetch_objects, get_object, inspect,
-    list_collections, list_objects, put_object, sync_changes, Collection, CollectionKind,
-    DavClient, DavEndpoint, DavError, Homes, ObjectKind, ObjectRef, Precondition, SyncOutcome,
-    WriteOutcome,
+    list_collections, list_objects, put_object, read_collection, sync_changes, Collection,
+    CollectionKind, DavClient, DavEndpoint, DavError, Homes, ObjectKind, ObjectRef, Precondition,
+    SyncOutcome, WriteOutcome,
 };
 use mailferry_store::{DavCollectionCheckpoint, DavObjectRow, DavObjectState, Store};
 use sha2::{Digest, Sha256};
@@ -204,7 +204,7 @@ impl CollectionPass<'_> {
         };
         taken.push(target_collection.href.clone());
         self.report.target = Some(target_collection.href.clone());
-        let rows: BTreeMap<String, DavObjectRow> = self
+        let mut rows: BTreeMap<String, DavObjectRow> = self
             .store
             .dav_objects(job_id, &self.collection.href)
             .await?
@@ -214,13 +214,60 @@ impl CollectionPass<'_> {
         let same_target = checkpoint
             .as_ref()
             .is_some_and(|c| c.target_href == target_collection.href);
+        // Issue 18: the target collection of the last pass is gone (made again, or another
+        // one matched): what was copied into it is gone with it, and goes again.
+        if checkpoint.is_some() && !same_target && !rows.is_empty() {
+            self.report.notes.push(format!(
+                "the {} objects copied by an earlier pass went to a {} that is gone: they are copied again",
+                rows.len(),
+                kind.noun()
+            ));
+            self.forget_rows(&mut rows, None).await?;
+        }
+        // The target collection changed since the last pass (or says nothing of its state):
+        // our copies are looked for in it, and those gone are copied again.
+        let mut lost: Vec<String> = Vec::new();
+        if same_target && !self.job.dry_run && !rows.is_empty() {
+            let recorded = checkpoint.as_ref().and_then(|c| c.target_state.clone());
+            let now = target_state(&target_collection);
+            if now.is_none() || now != recorded {
+                let listing = list_objects(&self.target.client, &target_collection.href)
+                    .await
+                    .map_err(on(Side::Target))?;
+                if listing.complete {
+                    let there: HashSet<&str> =
+                        listing.objects.iter().map(|o| o.href.as_str()).collect();
+                    lost = rows
+                        .values()
+                        .filter(|r| {
+                            matches!(r.state, DavObjectState::Copied | DavObjectState::Present)
+                        })
+                        .filter(|r| r.target_href.as_deref().is_some_and(|h| !there.contains(h)))
+                        .map(|r| r.source_href.clone())
+                        .collect();
+                }
+                if !lost.is_empty() {
+                    self.report.notes.push(format!(
+                        "{} objects copied earlier are no longer in the target {}: copied again",
+                        lost.len(),
+                        kind.noun()
+                    ));
+                    self.forget_rows(&mut rows, Some(&lost)).await?;
+                }
+            }
+        }
         let (changed, removed, token) = self
             .changes(checkpoint.as_ref().filter(|_| same_target), &rows)
             .await?;
 
-        // Retry what failed or was left pending by an earlier pass.
+        // Retry what failed or was left pending by an earlier pass, and what the target lost.
         let mut wanted: Vec<String> = changed.iter().map(|r| r.href.clone()).collect();
         let mut touched: HashSet<String> = wanted.iter().chain(removed.iter()).cloned().collect();
+        for href in lost {
+            if touched.insert(href.clone()) {
+                wanted.push(href);
+            }
+        }
         for row in rows.values() {
             if matches!(row.state, DavObjectState::Failed | DavObjectState::Pending)
                 && touched.insert(row.source_href.clone())
@@ -228,7 +275,6 @@ impl CollectionPass<'_> {
                 wanted.push(row.source_href.clone());
             }
         }
-        let mut rows = rows;
         self.report.unchanged = rows
             .values()
             .filter(|r| !touched.contains(&r.source_href))
@@ -354,11 +400,18 @@ impl CollectionPass<'_> {
         }
 
         let mut forgotten = Vec::new();
+        let mut kept = 0u64;
         for href in &removed {
             let Some(row) = rows.get(href).cloned() else {
                 continue;
             };
-            if row.state == DavObjectState::Copied {
+            if matches!(row.state, DavObjectState::Copied | DavObjectState::Present) {
+                self.report.deleted_at_source += 1;
+            }
+            // Deletions are carried only when asked for, as for mail (issue 19).
+            if row.state == DavObjectState::Copied && !self.job.sync_deletes {
+                kept += 1;
+            } else if row.state == DavObjectState::Copied {
                 if let Some(target_href) = &row.target_href {
                     if self.job.dry_run {
                         self.report.deleted_on_target += 1;
@@ -383,7 +436,23 @@ impl CollectionPass<'_> {
             forgotten.push(href.clone());
             rows.remove(href);
         }
+        if kept > 0 {
+            self.report.notes.push(format!(
+                "{kept} objects were deleted at the source and kept on the target (use --sync-deletes to delete them there too)"
+            ));
+        }
         if !self.job.dry_run {
+            // The target's state after this pass: read again when it was written to.
+            let wrote = self.report.created
+                || self.report.copied + self.report.updated + self.report.deleted_on_target > 0;
+            let target_after = if wrote {
+                read_collection(&self.target.client, &target_collection.href)
+                    .await
+                    .ok()
+                    .and_then(|c| target_state(&c))
+            } else {
+                target_state(&target_collection)
+            };
             self.store
                 .forget_dav_objects(job_id, &self.collection.href, &forgotten)
                 .await?;
@@ -396,6 +465,7 @@ impl CollectionPass<'_> {
                         target_href: target_collection.href.clone(),
                         sync_token: token,
                         ctag: self.collection.ctag.clone(),
+                        target_state: target_after,
                     },
                 )
                 .await?;
@@ -496,14 +566,12 @@ impl CollectionPass<'_> {
                     self.report.delta = "sync-token".into();
                     return Ok((Vec::new(), Vec::new(), now_token));
                 }
-                match sync_changes(&self.source.client, &self.collection.href, before)
-                    .await
-                    .map_err(on(Side::Source))?
-                {
+                match self.sync_all(before).await? {
                     SyncOutcome::Changes {
                         changed,
                         removed,
                         token,
+                        ..
                     } => {
                         self.report.delta = "sync-token".into();
                         // Only what really differs from what we copied (a server may list
@@ -526,15 +594,24 @@ impl CollectionPass<'_> {
             }
         }
         self.report.delta = "full".into();
-        let listed = list_objects(&self.source.client, &self.collection.href)
+        let listing = list_objects(&self.source.client, &self.collection.href)
             .await
             .map_err(on(Side::Source))?;
+        let listed = listing.objects;
         let present: HashSet<&str> = listed.iter().map(|r| r.href.as_str()).collect();
-        let removed = rows
-            .keys()
-            .filter(|href| !present.contains(href.as_str()))
-            .cloned()
-            .collect();
+        // What is missing from an incomplete listing may exist: nothing is taken as deleted.
+        let removed = if listing.complete {
+            rows.keys()
+                .filter(|href| !present.contains(href.as_str()))
+                .cloned()
+                .collect()
+        } else {
+            self.report.notes.push(format!(
+                "the source server left members out of its listing of this {} (507 or failed responses): no object is taken as deleted at the source this pass",
+                self.collection.kind.map_or("calendar", CollectionKind::noun)
+            ));
+            Vec::new()
+        };
         let changed = listed
             .iter()
             .filter(|r| {
@@ -544,6 +621,81 @@ impl CollectionPass<'_> {
             .cloned()
             .collect();
         Ok((changed, removed, now_token))
+    }
+
+    /// sync-collection since `token`, asked again while the server cuts its answer short
+    /// (RFC 6578 §3.6), the pieces joined.
+    async fn sync_all(&mut self, token: &str) -> Result<SyncOutcome, PassError> {
+        /// Rounds before the rest is left to the next pass (a server that never finishes).
+        const ROUNDS: usize = 100;
+        let mut token = token.to_string();
+        let mut changed: BTreeMap<String, ObjectRef> = BTreeMap::new();
+        let mut removed: Vec<String> = Vec::new();
+        for _ in 0..ROUNDS {
+            match sync_changes(&self.source.client, &self.collection.href, &token)
+                .await
+                .map_err(on(Side::Source))?
+            {
+                SyncOutcome::Changes {
+                    changed: more,
+                    removed: gone,
+                    token: next,
+                    truncated,
+                } => {
+                    for object in more {
+                        removed.retain(|h| *h != object.href);
+                        changed.insert(object.href.clone(), object);
+                    }
+                    for href in gone {
+                        changed.remove(&href);
+                        removed.push(href);
+                    }
+                    let advanced = next.as_deref().is_some_and(|n| n != token);
+                    if let Some(next) = next.clone() {
+                        token = next;
+                    }
+                    if !truncated || !advanced {
+                        return Ok(SyncOutcome::Changes {
+                            changed: changed.into_values().collect(),
+                            removed,
+                            token: Some(token),
+                            truncated,
+                        });
+                    }
+                }
+                other => return Ok(other),
+            }
+        }
+        self.report.notes.push(format!(
+            "the source server cut its list of changes short {ROUNDS} times: the rest is taken on the next pass"
+        ));
+        Ok(SyncOutcome::Changes {
+            changed: changed.into_values().collect(),
+            removed,
+            token: Some(token),
+            truncated: true,
+        })
+    }
+
+    /// Forgets rows (all, or those of `hrefs`) in the state and in `rows`.
+    async fn forget_rows(
+        &mut self,
+        rows: &mut BTreeMap<String, DavObjectRow>,
+        hrefs: Option<&[String]>,
+    ) -> Result<(), PassError> {
+        let hrefs: Vec<String> = match hrefs {
+            Some(hrefs) => hrefs.to_vec(),
+            None => rows.keys().cloned().collect(),
+        };
+        if !self.job.dry_run {
+            self.store
+                .forget_dav_objects(&self.job.id, &self.collection.href, &hrefs)
+                .await?;
+        }
+        for href in &hrefs {
+            rows.remove(href);
+        }
+        Ok(())
     }
 
     /// The UIDs on the target collection: what our state says we wrote there, and the rest
@@ -562,7 +714,8 @@ impl CollectionPass<'_> {
         }
         let listed = list_objects(&self.target.client, &target.href)
             .await
-            .map_err(on(Side::Target))?;
+            .map_err(on(Side::Target))?
+            .objects;
         let known: HashMap<&str, &DavObjectRow> = rows
             .values()
             .filter_map(|r| r.target_href.as_deref().map(|h| (h, r)))
@@ -792,6 +945,15 @@ impl CollectionPass<'_> {
         rows.insert(href.to_string(), row);
         Ok(())
     }
+}
+
+/// A collection's state as its server says it: `sync:<token>`, else `ctag:<ctag>`.
+fn target_state(collection: &Collection) -> Option<String> {
+    collection
+        .sync_token
+        .as_ref()
+        .map(|t| format!("sync:{t}"))
+        .or_else(|| collection.ctag.as_ref().map(|c| format!("ctag:{c}")))
 }
 
 /// Where a new object goes in the target collection: the source's file name when it is a

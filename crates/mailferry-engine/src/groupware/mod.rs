@@ -33,6 +33,9 @@ pub struct GroupwareJob {
     pub target: DavEndpoint,
     /// Plan only: count, create nothing, write nothing.
     pub dry_run: bool,
+    /// Delete on the target what was deleted at the source (as mail's `--sync-deletes`);
+    /// without it such objects are kept there and named in a note.
+    pub sync_deletes: bool,
 }
 
 /// The target collection a source collection goes to, when no state says: the same kind

@@ -64,7 +64,10 @@ pub struct CollectionReport {
     pub already_present: u64,
     /// Copied by an earlier pass and unchanged since.
     pub unchanged: u64,
-    /// Deleted at the source since an earlier pass, and so on the target.
+    /// Copied by an earlier pass and deleted at the source since.
+    #[serde(default)]
+    pub deleted_at_source: u64,
+    /// Of those, deleted on the target too (with `sync_deletes`).
     pub deleted_on_target: u64,
     pub failed: Vec<ObjectProblem>,
     pub notes: Vec<String>,

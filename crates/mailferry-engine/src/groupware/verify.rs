@@ -133,13 +133,17 @@ async fn normal_forms(
     kind: CollectionKind,
     collection: &str,
 ) -> Result<Normalised, DavError> {
-    let hrefs: Vec<String> = list_objects(client, collection)
-        .await?
-        .into_iter()
-        .map(|r| r.href)
-        .collect();
+    let listing = list_objects(client, collection).await?;
+    let hrefs: Vec<String> = listing.objects.into_iter().map(|r| r.href).collect();
     let mut by_uid = BTreeMap::new();
     let mut unreadable = Vec::new();
+    if !listing.complete {
+        // Not a clean comparison: what the server left out cannot be compared.
+        unreadable.push((
+            collection.to_string(),
+            "the server left members out of its listing (507 or failed responses)".to_string(),
+        ));
+    }
     for fetched in fetch_objects(client, kind, collection, &hrefs).await? {
         match fetched {
             Err((href, reason)) => unreadable.push((href, reason)),

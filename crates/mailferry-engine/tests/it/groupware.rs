@@ -44,6 +44,7 @@ async fn radicale_to_xandikos_copy_verify_rerun_and_delta() {
         source: endpoint(&source),
         target: endpoint(&target),
         dry_run: false,
+        sync_deletes: false,
     };
     let progress = Progress::default();
 
@@ -99,7 +100,12 @@ async fn radicale_to_xandikos_copy_verify_rerun_and_delta() {
     let contacts = source.collection_path(GroupwareKind::AddressBook, "contacts");
     source.delete(&format!("{contacts}chandra.vcf")).unwrap();
 
-    let delta = copy_groupware(&job, &store, &progress).await;
+    // Deletions carried, as asked for.
+    let deleting = GroupwareJob {
+        sync_deletes: true,
+        ..job.clone()
+    };
+    let delta = copy_groupware(&deleting, &store, &progress).await;
     let team_report = delta
         .collections
         .iter()
@@ -174,5 +180,108 @@ async fn radicale_to_xandikos_copy_verify_rerun_and_delta() {
     assert!(
         book.different[0].target_line.contains("Head of Sales"),
         "{book:#?}"
+    );
+}
+
+/// Issue 18: a target that lost a calendar (deleted and recreated by its admin) or single
+/// objects since the last pass gets them again, where the state alone would say "unchanged".
+/// Issue 19: objects deleted at the source are kept on the target unless deletions are asked
+/// for.
+#[tokio::test]
+async fn a_target_that_lost_a_calendar_or_objects_gets_them_again_and_deletions_wait_for_the_opt_in(
+) {
+    let source = DavServer::radicale().unwrap();
+    let target = DavServer::xandikos().unwrap();
+    let corpus = groupware_corpus();
+    source.fill(&corpus).unwrap();
+    let (_dir, store) = state().await;
+    let job = GroupwareJob {
+        id: "j".into(),
+        source: endpoint(&source),
+        target: endpoint(&target),
+        dry_run: false,
+        sync_deletes: false,
+    };
+    let progress = Progress::default();
+    let first = copy_groupware(&job, &store, &progress).await;
+    assert_eq!(
+        first.copied(),
+        corpus.objects().count() as u64,
+        "{first:#?}"
+    );
+
+    // On the target only: the team calendar deleted whole, one contact deleted.
+    let team = target.collection_path(GroupwareKind::Calendar, "team paris");
+    let team_count = target.list(&team).unwrap().len();
+    assert!(team_count > 0);
+    target.delete(&team).unwrap();
+    let book = target.collection_path(GroupwareKind::AddressBook, "contacts");
+    target.delete(&format!("{book}anna.vcf")).unwrap();
+
+    let refill = copy_groupware(&job, &store, &progress).await;
+    assert!(refill.problems.is_empty(), "{:#?}", refill.problems);
+    let team_report = refill
+        .collections
+        .iter()
+        .find(|c| c.name.starts_with("Équipe"))
+        .unwrap();
+    assert_eq!(
+        team_report.copied as usize, team_count,
+        "the lost calendar is refilled: {team_report:#?}"
+    );
+    assert!(
+        team_report.notes.iter().any(|n| n.contains("gone")),
+        "{team_report:#?}"
+    );
+    let book_report = refill
+        .collections
+        .iter()
+        .find(|c| c.kind == "addressbook")
+        .unwrap();
+    assert_eq!(book_report.copied, 1, "{book_report:#?}");
+    assert!(
+        book_report
+            .notes
+            .iter()
+            .any(|n| n.contains("no longer in the target")),
+        "{book_report:#?}"
+    );
+    // The other calendar was left alone.
+    assert_eq!(refill.copied() as usize, team_count + 1, "{refill:#?}");
+    let verified = verify_groupware(&job).await;
+    assert_eq!(verified.differences(), 0, "{verified:#?}");
+
+    // A quiet pass after that copies nothing.
+    let quiet = copy_groupware(&job, &store, &progress).await;
+    assert_eq!(quiet.copied(), 0, "{quiet:#?}");
+
+    // Deleted at the source: kept on the target, counted, and said.
+    let contacts = source.collection_path(GroupwareKind::AddressBook, "contacts");
+    source.delete(&format!("{contacts}chandra.vcf")).unwrap();
+    let delta = copy_groupware(&job, &store, &progress).await;
+    let book_report = delta
+        .collections
+        .iter()
+        .find(|c| c.kind == "addressbook")
+        .unwrap();
+    assert_eq!(
+        (book_report.deleted_at_source, book_report.deleted_on_target),
+        (1, 0),
+        "{book_report:#?}"
+    );
+    assert!(
+        book_report
+            .notes
+            .iter()
+            .any(|n| n.contains("kept on the target")),
+        "{book_report:#?}"
+    );
+    assert!(
+        target
+            .list(&book)
+            .unwrap()
+            .iter()
+            .any(|h| h.ends_with("chandra.vcf")),
+        "the target keeps the contact"
     );
 }

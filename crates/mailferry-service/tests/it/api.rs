@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 
 use crate::common::Service;
 
-fn submission(source: &Dovecot, target: &Dovecot, target_password: &str) -> Value {
+pub(crate) fn submission(source: &Dovecot, target: &Dovecot, target_password: &str) -> Value {
     json!({
         "source.type": "imap", "source.email": "user1@old.example", "source.username": USER1, "source.password": USER1_PASSWORD,
         "source.server": format!("imap://127.0.0.1:{}", source.imap_port()), "source.insecure": true,
@@ -22,7 +22,7 @@ fn submission(source: &Dovecot, target: &Dovecot, target_password: &str) -> Valu
     })
 }
 
-fn account(server: &Dovecot, user: &str, password: &str) -> Account {
+pub(crate) fn account(server: &Dovecot, user: &str, password: &str) -> Account {
     Account {
         endpoint: Endpoint {
             host: "127.0.0.1".into(),

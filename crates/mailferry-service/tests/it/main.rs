@@ -2,6 +2,7 @@
 
 mod api;
 mod common;
+mod fidelity;
 mod groupware;
 mod list_check;
 mod lists;

@@ -16,9 +16,11 @@ async fn story(store: &Store) {
         target_href: "/b/calendars/cal/".into(),
         sync_token: None,
         ctag: Some("c1".into()),
+        target_state: None,
     };
     store.save_dav_collection(job, &checkpoint).await.unwrap();
     checkpoint.sync_token = Some("http://x/sync/2".into());
+    checkpoint.target_state = Some("ctag:t7".into());
     store.save_dav_collection(job, &checkpoint).await.unwrap();
     assert_eq!(
         store.dav_collection(job, "/a/cal/").await.unwrap(),

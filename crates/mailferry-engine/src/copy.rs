@@ -511,6 +511,8 @@ type SourceChanges = (Vec<MessageMeta>, Vec<(u32, Vec<String>)>, Vec<u32>);
 enum Fetched {
     Small(Vec<(MessageMeta, Bytes)>),
     Big(MessageMeta, tempfile::NamedTempFile),
+    /// Messages the source would not give, with why: each fails alone (issue 19).
+    Failed(Vec<(MessageMeta, String)>),
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -1130,61 +1132,55 @@ async fn copy_messages(
                 }
             };
             if flush && !batch.is_empty() {
-                let set = UidSet::from_uids(batch.iter().map(|m| m.uid));
-                let tag = source
-                    .start_fetch_bodies(&set)
-                    .await
-                    .map_err(EngineError::imap(Side::Source))?;
-                let mut bodies: HashMap<u32, Bytes> = HashMap::new();
-                while let Some(fetch) = source
-                    .next_fetch(&tag)
-                    .await
-                    .map_err(EngineError::imap(Side::Source))?
-                {
-                    if let (Some(uid), Some(data)) =
-                        (fetch.uid, fetch.section("").and_then(|s| s.data.clone()))
-                    {
-                        bodies.insert(uid, data);
+                let (mut bodies, refused) = fetch_batch(source, &batch).await?;
+                let mut failed = Vec::new();
+                let mut items = Vec::with_capacity(batch.len());
+                for meta in batch.drain(..) {
+                    match bodies.remove(&meta.uid) {
+                        Some(body) => items.push((meta, body)),
+                        None => {
+                            let reason = refused.get(&meta.uid).cloned().unwrap_or_else(|| {
+                                "the source did not send it (deleted at the source while the pass ran?)".into()
+                            });
+                            failed.push((meta, reason));
+                        }
                     }
                 }
-                let items: Vec<(MessageMeta, Bytes)> = batch
-                    .drain(..)
-                    .filter_map(|meta| bodies.remove(&meta.uid).map(|body| (meta, body)))
-                    .collect();
                 batch_bytes = 0;
+                if !failed.is_empty() && sender.send(Fetched::Failed(failed)).await.is_err() {
+                    return Ok(());
+                }
                 if sender.send(Fetched::Small(items)).await.is_err() {
                     return Ok(());
                 }
             }
             let Some(meta) = next else { break };
             if meta.size > options.chunk_size {
-                let file = match &spool {
-                    Some(dir) => tempfile::NamedTempFile::new_in(dir),
-                    None => tempfile::NamedTempFile::new(),
-                }
-                .map_err(EngineError::Spool)?;
-                let spread = fetch_spread(
+                let fetched = fetch_big(
                     source,
                     source_pool,
                     &mapping.source_raw,
                     uid_validity,
                     &meta,
                     options.chunk_size,
-                    file.as_file(),
+                    spool.as_deref(),
                 )
-                .await?;
-                if !spread {
-                    let writer = std::io::BufWriter::with_capacity(
-                        256 * 1024,
-                        file.reopen().map_err(EngineError::Spool)?,
-                    );
-                    let mut writer = source
-                        .fetch_body_partial(meta.uid, Some(meta.size), options.chunk_size, writer)
-                        .await
-                        .map_err(EngineError::imap(Side::Source))?;
-                    writer.flush().map_err(EngineError::Spool)?;
-                }
-                if sender.send(Fetched::Big(meta, file)).await.is_err() {
+                .await;
+                let sent = match fetched {
+                    Ok(file) => sender.send(Fetched::Big(meta, file)).await,
+                    Err(error) => match source_refusal(&error) {
+                        // This message alone: the session is read clean and goes on.
+                        Some(reason) => {
+                            source
+                                .drain()
+                                .await
+                                .map_err(EngineError::imap(Side::Source))?;
+                            sender.send(Fetched::Failed(vec![(meta, reason)])).await
+                        }
+                        None => return Err(error),
+                    },
+                };
+                if sent.is_err() {
                     return Ok(());
                 }
             } else {
@@ -1230,6 +1226,29 @@ async fn copy_messages(
                         map.insert(row.source_uid, row);
                     }
                 }
+                Fetched::Failed(items) => {
+                    let rows: Vec<MappedMessage> = items
+                        .iter()
+                        .map(|(meta, reason)| {
+                            let mut row = pending_row(meta);
+                            row.state = MessageState::Failed;
+                            row.detail = Some(reason.clone());
+                            report.failed.push(MessageProblem {
+                                uid: meta.uid,
+                                size: meta.size,
+                                reason: reason.clone(),
+                            });
+                            progress.failed(meta.size);
+                            row
+                        })
+                        .collect();
+                    store
+                        .record_messages(&job.id, &key, uid_validity, &rows)
+                        .await?;
+                    for row in rows {
+                        map.insert(row.source_uid, row);
+                    }
+                }
                 Fetched::Big(meta, file) => {
                     store
                         .record_messages(&job.id, &key, uid_validity, &[pending_row(&meta)])
@@ -1261,6 +1280,124 @@ async fn copy_messages(
     let (fetched, appended) = tokio::join!(fetcher, appender);
     appended?;
     fetched
+}
+
+/// Bodies of a batch of small messages by UID, and why the source would not give some. A
+/// batch the source refuses (a NO that is not throttling), or that comes back short, is asked
+/// again message by message, so that one bad message fails alone.
+async fn fetch_batch(
+    source: &mut Session,
+    batch: &[MessageMeta],
+) -> Result<(HashMap<u32, Bytes>, HashMap<u32, String>), EngineError> {
+    let mut bodies = HashMap::with_capacity(batch.len());
+    let mut refused = HashMap::new();
+    let set = UidSet::from_uids(batch.iter().map(|m| m.uid));
+    collect_bodies(source, &set, &mut bodies).await?;
+    let missing: Vec<u32> = batch
+        .iter()
+        .map(|m| m.uid)
+        .filter(|uid| !bodies.contains_key(uid))
+        .collect();
+    if missing.is_empty() {
+        return Ok((bodies, refused));
+    }
+    for uid in missing {
+        if let Some(status) = collect_bodies(source, &UidSet::from_uids([uid]), &mut bodies).await?
+        {
+            refused.insert(
+                uid,
+                format!("the source refused to give it: {}", status.said()),
+            );
+        }
+    }
+    Ok((bodies, refused))
+}
+
+/// `UID FETCH <set> (BODY.PEEK[])` into `bodies`; the server's refusal when it said NO (a
+/// throttling NO is an error: the folder is retried after a pause).
+async fn collect_bodies(
+    source: &mut Session,
+    set: &UidSet,
+    bodies: &mut HashMap<u32, Bytes>,
+) -> Result<Option<Status>, EngineError> {
+    let tag = source
+        .start_fetch_bodies(set)
+        .await
+        .map_err(EngineError::imap(Side::Source))?;
+    loop {
+        match source.next_fetch(&tag).await {
+            Ok(Some(fetch)) => {
+                if let (Some(uid), Some(data)) =
+                    (fetch.uid, fetch.section("").and_then(|s| s.data.clone()))
+                {
+                    bodies.insert(uid, data);
+                }
+            }
+            Ok(None) => return Ok(None),
+            Err(mailferry_imap::ImapError::Command { status, .. }) if !throttled(&status) => {
+                return Ok(Some(*status))
+            }
+            Err(error) => return Err(EngineError::imap(Side::Source)(error)),
+        }
+    }
+}
+
+/// Why the source would not give one message, when the error is about that message alone
+/// (a NO that is not throttling, or the message gone): it then fails alone.
+fn source_refusal(error: &EngineError) -> Option<String> {
+    match error {
+        EngineError::Imap {
+            side: Side::Source,
+            source: mailferry_imap::ImapError::Command { status, .. },
+        } if !throttled(status) => {
+            Some(format!("the source refused to give it: {}", status.said()))
+        }
+        EngineError::Imap {
+            side: Side::Source,
+            source: mailferry_imap::ImapError::Vanished { .. },
+        } => Some("the source did not send it (deleted at the source while the pass ran?)".into()),
+        _ => None,
+    }
+}
+
+/// A big message spooled to a temporary file: spread over idle source sessions when it is
+/// big enough, else fetched in ranges on `source` alone.
+async fn fetch_big(
+    source: &mut Session,
+    pool: &Pool,
+    folder: &[u8],
+    uid_validity: u32,
+    meta: &MessageMeta,
+    chunk: u64,
+    spool: Option<&std::path::Path>,
+) -> Result<tempfile::NamedTempFile, EngineError> {
+    let file = match spool {
+        Some(dir) => tempfile::NamedTempFile::new_in(dir),
+        None => tempfile::NamedTempFile::new(),
+    }
+    .map_err(EngineError::Spool)?;
+    let spread = fetch_spread(
+        source,
+        pool,
+        folder,
+        uid_validity,
+        meta,
+        chunk,
+        file.as_file(),
+    )
+    .await?;
+    if !spread {
+        let writer = std::io::BufWriter::with_capacity(
+            256 * 1024,
+            file.reopen().map_err(EngineError::Spool)?,
+        );
+        let mut writer = source
+            .fetch_body_partial(meta.uid, Some(meta.size), chunk, writer)
+            .await
+            .map_err(EngineError::imap(Side::Source))?;
+        writer.flush().map_err(EngineError::Spool)?;
+    }
+    Ok(file)
 }
 
 /// A message of at least this many chunks is fetched piece by piece, so that source sessions
@@ -1565,9 +1702,16 @@ async fn apply_deletions(
     if gone.is_empty() {
         return Ok(());
     }
-    report.deleted_at_source += gone.len() as u64;
-    if job.options.sync_deletes {
-        let targets: Vec<u32> = gone
+    // Only messages that are on the target count; a failed one that is gone now is just
+    // forgotten.
+    let placed: Vec<u32> = gone
+        .iter()
+        .copied()
+        .filter(|uid| map.get(uid).is_some_and(is_placed))
+        .collect();
+    report.deleted_at_source += placed.len() as u64;
+    if !placed.is_empty() && job.options.sync_deletes {
+        let targets: Vec<u32> = placed
             .iter()
             .filter_map(|uid| map.get(uid).and_then(|m| m.target_uid))
             .collect();
@@ -1587,8 +1731,8 @@ async fn apply_deletions(
                 report.deleted_on_target += targets.len() as u64;
             }
         }
-    } else {
-        report.notes.push(format!("{} messages were deleted at the source and kept on the target (use --sync-deletes to delete them there too)", gone.len()));
+    } else if !placed.is_empty() {
+        report.notes.push(format!("{} messages were deleted at the source and kept on the target (use --sync-deletes to delete them there too)", placed.len()));
     }
     store
         .delete_messages(&job.id, key, uid_validity, &gone)

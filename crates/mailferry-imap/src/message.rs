@@ -261,22 +261,39 @@ impl Session {
         window: usize,
     ) -> Result<Vec<AppendOutcome>, ImapError> {
         let window = window.max(1);
-        let mut tags = VecDeque::new();
+        // In order: a command in flight, or one the server refused before its message.
+        let mut slots: VecDeque<Result<String, Status>> = VecDeque::new();
         let mut outcomes = Vec::with_capacity(requests.len());
         for request in requests {
-            if tags.len() >= window {
-                let tag: String = tags.pop_front().expect("window is not empty");
-                outcomes.push(self.append_outcome(&tag).await?);
+            while slots.iter().filter(|s| s.is_ok()).count() >= window {
+                let slot = slots.pop_front().expect("a slot is in flight");
+                outcomes.push(self.settle_slot(slot).await?);
             }
             let tag = self.new_append(raw_name).await?;
-            self.write_append_item(&tag, request).await?;
-            self.write_raw(b"\r\n").await?;
-            tags.push_back(tag);
+            match self.write_append_item(&tag, request).await? {
+                // Refused before the message (a synchronising literal, RFC 3501 §7.5): this
+                // message alone failed; the connection is fine.
+                Some(status) => slots.push_back(Err(status)),
+                None => {
+                    self.write_raw(b"\r\n").await?;
+                    slots.push_back(Ok(tag));
+                }
+            }
         }
-        for tag in tags {
-            outcomes.push(self.append_outcome(&tag).await?);
+        for slot in slots {
+            outcomes.push(self.settle_slot(slot).await?);
         }
         Ok(outcomes)
+    }
+
+    async fn settle_slot(
+        &mut self,
+        slot: Result<String, Status>,
+    ) -> Result<AppendOutcome, ImapError> {
+        match slot {
+            Ok(tag) => self.append_outcome(&tag).await,
+            Err(status) => Ok(Err(status)),
+        }
     }
 
     /// MULTIAPPEND (RFC 3502): all messages in one command, stored all or none. A NO refuses
@@ -291,7 +308,11 @@ impl Session {
             if i > 0 {
                 self.write_raw(b" ").await?;
             }
-            self.write_append_item(&tag, request).await?;
+            if let Some(status) = self.write_append_item(&tag, request).await? {
+                // The whole command is refused (and over); the caller learns which message
+                // by appending them one by one.
+                return Ok(Err(status));
+            }
         }
         self.write_raw(b"\r\n").await?;
         let done = self.wait(&tag).await?;
@@ -320,8 +341,12 @@ impl Session {
         mut reader: R,
     ) -> Result<AppendOutcome, ImapError> {
         let tag = self.new_append(raw_name).await?;
-        self.write_append_prefix(&tag, flags, internal_date, size)
-            .await?;
+        if let Some(status) = self
+            .write_append_prefix(&tag, flags, internal_date, size)
+            .await?
+        {
+            return Ok(Err(status));
+        }
         let mut left = size;
         let mut buf = vec![0u8; 256 * 1024];
         while left > 0 {
@@ -356,29 +381,38 @@ impl Session {
         Ok(tag)
     }
 
+    /// The message with its flags and date; `Some(status)` when the server refused it before
+    /// its bytes were sent (the command is then over).
     async fn write_append_item(
         &mut self,
         tag: &str,
         request: &AppendRequest<'_>,
-    ) -> Result<(), ImapError> {
-        self.write_append_prefix(
-            tag,
-            request.flags,
-            request.internal_date,
-            request.data.len() as u64,
-        )
-        .await?;
-        self.write_raw(request.data).await
+    ) -> Result<Option<Status>, ImapError> {
+        if let Some(status) = self
+            .write_append_prefix(
+                tag,
+                request.flags,
+                request.internal_date,
+                request.data.len() as u64,
+            )
+            .await?
+        {
+            return Ok(Some(status));
+        }
+        self.write_raw(request.data).await?;
+        Ok(None)
     }
 
     /// ` (flags) "date" {n+}\r\n`, waiting for `+` when the literal must be synchronising.
+    /// A server may answer the command instead of `+` (too big, over quota): that answer is
+    /// returned, and nothing of the message is sent.
     async fn write_append_prefix(
         &mut self,
         tag: &str,
         flags: &[String],
         internal_date: Option<&str>,
         size: u64,
-    ) -> Result<(), ImapError> {
+    ) -> Result<Option<Status>, ImapError> {
         let mut prefix = format!(" ({})", flag_list(flags));
         if let Some(date) = internal_date {
             prefix.push_str(&format!(" \"{date}\""));
@@ -386,7 +420,7 @@ impl Session {
         let non_sync = (size as usize) <= self.capabilities().non_sync_literal_limit();
         if non_sync {
             prefix.push_str(&format!(" {{{size}+}}\r\n"));
-            return self.write_raw(prefix.as_bytes()).await;
+            return self.write_raw(prefix.as_bytes()).await.map(|()| None);
         }
         prefix.push_str(&format!(" {{{size}}}\r\n"));
         self.write_raw(prefix.as_bytes()).await?;
@@ -395,15 +429,19 @@ impl Session {
                 .read_response("waiting for the server to accept a message")
                 .await?
             {
-                Response::Continuation(_) => return Ok(()),
+                Response::Continuation(_) => return Ok(None),
                 Response::Tagged { tag: got, status } => {
                     self.forget_in_flight(&got);
                     if got == tag {
-                        return Err(ImapError::command(
-                            self.addr().to_string(),
-                            "APPEND",
-                            status,
-                        ));
+                        if status.kind == StatusKind::Ok {
+                            // OK before the message was sent: not a server we understand.
+                            return Err(ImapError::command(
+                                self.addr().to_string(),
+                                "APPEND",
+                                status,
+                            ));
+                        }
+                        return Ok(Some(status));
                     }
                     self.keep_completion(got, status);
                 }

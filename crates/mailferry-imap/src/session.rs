@@ -653,6 +653,19 @@ impl Session {
         self.in_flight.retain(|t| t != tag);
     }
 
+    /// Reads the answers of every command still in flight and drops them, with completions
+    /// kept for later: after a command failed in the middle of a pipeline, the session is
+    /// in a known state again and can go on.
+    pub async fn drain(&mut self) -> Result<(), ImapError> {
+        while let Some(tag) = self.in_flight.front().cloned() {
+            self.wait(&tag).await?;
+            self.in_flight.retain(|t| t != &tag);
+        }
+        self.completed.clear();
+        self.gathering.clear();
+        Ok(())
+    }
+
     /// Keeps the completion of a pipelined command read while waiting for something else.
     pub(crate) fn keep_completion(&mut self, tag: String, status: Status) {
         let data = std::mem::take(&mut self.gathering);

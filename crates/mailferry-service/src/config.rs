@@ -44,6 +44,10 @@ pub struct ServiceConfig {
     /// The web UI's account picker: the local Dovecot's users (`MAILFERRY_TARGET_*`, see
     /// [`crate::ui::accounts`]).
     pub target_accounts: Option<crate::ui::accounts::TargetAccounts>,
+    /// Fault injection for the test of what a panic in a pass leaves behind: when set, every
+    /// pass panics at its start. Never set by any configuration file, variable or flag.
+    #[doc(hidden)]
+    pub panic_in_pass: bool,
 }
 
 impl ServiceConfig {
@@ -77,6 +81,7 @@ impl ServiceConfig {
             secure_cookies: std::env::var("MAILFERRY_SECURE_COOKIES")
                 .is_ok_and(|v| v == "1" || v.eq_ignore_ascii_case("true")),
             target_accounts: crate::ui::accounts::TargetAccounts::from_env(),
+            panic_in_pass: false,
         }
     }
 

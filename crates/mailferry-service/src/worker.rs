@@ -52,7 +52,20 @@ async fn worker(state: Arc<AppState>, name: String, mut shutdown: watch::Receive
         let id = record.id.clone();
         tracing::info!(worker = %name, migration = %id, ?pass, "pass starts");
         let progress = Arc::new(Progress::default());
-        let run = run_pass(&state, &name, record, pass, progress.clone());
+        // In a task of its own: a panic in the pass (a bug) ends as a failed pass with its
+        // lease released, not as a migration stuck in "transferring" (issue 19).
+        let run = tokio::spawn({
+            let (state, name, progress) = (state.clone(), name.clone(), progress.clone());
+            async move { run_pass(&state, &name, record, pass, progress).await }
+        });
+        let aborter = run.abort_handle();
+        let run = async {
+            if let Err(error) = run.await {
+                if error.is_panic() {
+                    panicked(&state, &id, &name, error).await;
+                }
+            }
+        };
         tokio::pin!(run);
         tokio::select! {
             _ = &mut run => {}
@@ -61,6 +74,7 @@ async fn worker(state: Arc<AppState>, name: String, mut shutdown: watch::Receive
                 // then the pass ends and its lease goes back (run_pass does that when stopped).
                 progress.request_stop();
                 if tokio::time::timeout(state.config.shutdown_grace, &mut run).await.is_err() {
+                    aborter.abort();
                     if let Err(e) = state.store.release_lease(&id, &name).await {
                         tracing::error!(migration = %id, error = %e, "cannot release the lease");
                     }
@@ -70,6 +84,40 @@ async fn worker(state: Arc<AppState>, name: String, mut shutdown: watch::Receive
                 return;
             }
         }
+    }
+}
+
+/// Records a pass that panicked as failed, with its lease released and words for the admin.
+async fn panicked(state: &AppState, id: &str, worker: &str, error: tokio::task::JoinError) {
+    let panic = error.into_panic();
+    let what = panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "no message".into());
+    tracing::error!(migration = %id, panic = %what, "a pass stopped on an internal error");
+    forget_live(state, id);
+    let reason = format!(
+        "the pass stopped on an internal error of mailferry ({what}); what it copied is kept: retry the migration, and report this error"
+    );
+    match state
+        .store
+        .finish_pass(
+            id,
+            worker,
+            MigrationState::Failed,
+            Some(&reason),
+            None,
+            now(),
+        )
+        .await
+    {
+        Ok(true) => {}
+        // Cancelled meanwhile: the lease goes all the same.
+        Ok(false) => {
+            let _ = state.store.end_stopped_pass(id, worker, None, now()).await;
+        }
+        Err(e) => tracing::error!(migration = %id, error = %e, "cannot record the failed pass"),
     }
 }
 
@@ -111,12 +159,17 @@ async fn run_pass(
             if let Ok(mut live) = state.live.lock() {
                 live.insert(id.clone(), progress.clone());
             }
-            let keeper = keep_alive(
+            let lost = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let keeper = KeepAlive(keep_alive(
                 state.clone(),
                 id.clone(),
                 worker.to_string(),
                 progress.clone(),
-            );
+                lost.clone(),
+            ));
+            if state.config.panic_in_pass {
+                panic!("fault injected for a test: a panic in the pass");
+            }
             let mut result = migrate(&job, &state.store, progress.clone()).await;
             // Calendars, tasks and contacts after the mail, when both sides have them.
             if let Ok((report, _)) = &mut result {
@@ -131,10 +184,26 @@ async fn run_pass(
                     }
                 }
             }
-            keeper.abort();
-            let _ = keeper.await;
+            drop(keeper);
             save_progress(state, &id, &progress).await;
             forget_live(state, &id);
+            if lost.load(std::sync::atomic::Ordering::SeqCst) {
+                // Cancelled (or taken over) while it ran: it stopped between batches. What it
+                // did is kept in the report; the lease goes now, which frees its accounts.
+                let json = result
+                    .as_ref()
+                    .ok()
+                    .and_then(|(report, _)| serde_json::to_string(report).ok());
+                if let Err(e) = state
+                    .store
+                    .end_stopped_pass(&id, worker, json.as_deref(), now())
+                    .await
+                {
+                    tracing::error!(migration = %id, error = %e, "cannot release the lease");
+                }
+                tracing::info!(migration = %id, "pass stopped: the migration was cancelled or its lease was taken");
+                return;
+            }
             if progress.stopping() {
                 // Stopped by a shutdown: not a result. The job goes back to the queue and the
                 // next start carries on from the checkpoints.
@@ -143,6 +212,12 @@ async fn run_pass(
                 }
                 return;
             }
+            let last_pass = pass == Pass::Resync || record.resync_at.is_none();
+            let retries = if last_pass {
+                "retry the migration to try them again (its credentials are kept for that)"
+            } else {
+                "the resync pass tries them again"
+            };
             match result {
                 Ok((report, _)) => {
                     let json = serde_json::to_string(&report).ok();
@@ -150,7 +225,7 @@ async fn run_pass(
                         Outcome::Complete => None,
                         Outcome::Partial => Some(match &report.groupware {
                             Some(groupware) if groupware.outcome() != Outcome::Complete => format!(
-                                "{} messages and {} calendar or contact objects could not be copied, {} folders and {} calendars or address books had errors: see the report; the next pass retries them",
+                                "{} messages and {} calendar or contact objects could not be copied, {} folders and {} calendars or address books had errors: see the report; {retries}",
                                 report.failed(),
                                 groupware.failed(),
                                 report.folders.iter().filter(|f| f.error.is_some()).count(),
@@ -158,14 +233,17 @@ async fn run_pass(
                                     + groupware.problems.len()
                             ),
                             _ => format!(
-                                "{} messages could not be copied and {} folders had errors: see the report; the next pass retries them",
+                                "{} messages could not be copied and {} folders had errors: see the report; {retries}",
                                 report.failed(),
                                 report.folders.iter().filter(|f| f.error.is_some()).count()
                             ),
                         }),
                         Outcome::Failed => Some(report.problems.first().cloned().or_else(|| report.folders.iter().find_map(|f| f.error.clone())).unwrap_or_else(|| "the pass failed".into())),
                     };
-                    let failed = report.outcome() == Outcome::Failed;
+                    // A last pass that left something behind is not done: it fails, keeping
+                    // its credentials, so that a retry can finish it (issue 19).
+                    let failed = report.outcome() == Outcome::Failed
+                        || (last_pass && report.outcome() == Outcome::Partial);
                     Ok((json, problem, failed))
                 }
                 Err(e) => {
@@ -215,12 +293,24 @@ async fn run_pass(
     }
 }
 
-/// Renews the lease and saves progress while a pass runs.
+/// The keep-alive task, stopped when dropped: also when the pass unwinds from a panic.
+struct KeepAlive(tokio::task::JoinHandle<()>);
+
+impl Drop for KeepAlive {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Renews the lease and saves progress while a pass runs. When the lease cannot be renewed
+/// (the migration was cancelled, or another worker took it over) the pass is asked to stop
+/// between batches and `lost` is set.
 fn keep_alive(
     state: Arc<AppState>,
     id: String,
     worker: String,
     progress: Arc<Progress>,
+    lost: Arc<std::sync::atomic::AtomicBool>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let lease = state.config.lease;
@@ -235,7 +325,12 @@ fn keep_alive(
                 .await
             {
                 Ok(true) => {}
-                Ok(false) => tracing::warn!(migration = %id, "lease lost"),
+                Ok(false) => {
+                    tracing::warn!(migration = %id, "the migration was cancelled or its lease taken over: the pass stops");
+                    lost.store(true, std::sync::atomic::Ordering::SeqCst);
+                    progress.request_stop();
+                    return;
+                }
                 Err(e) => tracing::error!(migration = %id, error = %e, "cannot renew the lease"),
             }
             save_progress(&state, &id, &progress).await;

@@ -207,7 +207,7 @@ const DUE: &str = "((state = 'waiting' AND start_at <= $1) \
     OR (state = 'waiting_resync' AND resync_at <= $1) \
     OR (state IN ('transferring', 'resyncing') AND (lease_until IS NULL OR lease_until < $1))) \
     AND NOT EXISTS (SELECT 1 FROM migration AS busy WHERE busy.id <> migration.id \
-    AND busy.state IN ('transferring', 'resyncing') AND busy.lease_until >= $1 \
+    AND busy.lease_owner IS NOT NULL AND busy.lease_until >= $1 \
     AND ((busy.source_server = migration.source_server AND busy.source_username = migration.source_username) \
     OR (busy.target_server = migration.target_server AND busy.target_username = migration.target_username)))";
 /// Held for the length of a claim on PostgreSQL, so that two claims never both see an
@@ -465,6 +465,29 @@ impl Store {
     /// Gives a pass back on a graceful shutdown: `Transferring` → `Waiting`, `Resyncing` →
     /// `WaitingResync`, lease cleared, so that the next `claim_due` takes it at once.
     /// Nothing happens if the lease is not `worker`'s.
+    /// Ends a pass that stopped because its migration was cancelled (or its lease taken over)
+    /// while it ran: the lease goes, the state stays, the report of what it did is kept.
+    pub async fn end_stopped_pass(
+        &self,
+        id: &str,
+        worker: &str,
+        report_json: Option<&str>,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(&format!(
+            "UPDATE migration SET lease_owner = NULL, lease_until = NULL, \
+             report_json = COALESCE($3, report_json), updated_at = $4 \
+             WHERE id = $1 AND lease_owner = $2 AND state NOT IN {RUNNING}"
+        ))
+        .bind(id)
+        .bind(worker)
+        .bind(report_json)
+        .bind(now)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
     pub async fn release_lease(&self, id: &str, worker: &str) -> Result<(), StoreError> {
         sqlx::query(&format!(
             "UPDATE migration SET state = CASE WHEN state = 'transferring' THEN 'waiting' \
@@ -583,9 +606,12 @@ impl Store {
     /// unknown.
     pub async fn cancel(&self, id: &str, now: i64) -> Result<bool, StoreError> {
         let mut tx = self.pool().begin().await?;
+        // A running pass keeps its lease until it has stopped (its worker sees the
+        // cancellation at its next renewal): until then its accounts stay busy, and no other
+        // migration of them starts alongside it.
         let done = sqlx::query(&format!(
-            "UPDATE migration SET state = 'cancelled', finished_at = $2, updated_at = $2, \
-             lease_owner = NULL, lease_until = NULL WHERE id = $1 AND state IN {ACTIVE}"
+            "UPDATE migration SET state = 'cancelled', finished_at = $2, updated_at = $2 \
+             WHERE id = $1 AND state IN {ACTIVE}"
         ))
         .bind(id)
         .bind(now)

@@ -42,6 +42,9 @@ pub const ALICE_PASSWORD: &str = "alicepw";
 pub const BOB: &str = "bob";
 /// Password of [`BOB`].
 pub const BOB_PASSWORD: &str = "bobpw";
+/// Dovecot 2.3's capabilities after login without LITERAL+ and MULTIAPPEND: every APPEND
+/// waits for the server's `+` before its message, and may be refused before it.
+pub const CAPABILITIES_WITHOUT_LITERAL_PLUS: &str = "IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE SORT SORT=DISPLAY THREAD=REFERENCES THREAD=REFS THREAD=ORDEREDSUBJECT URL-PARTIAL CATENATE UNSELECT CHILDREN NAMESPACE UIDPLUS LIST-EXTENDED I18NLEVEL=1 CONDSTORE QRESYNC ESEARCH ESORT SEARCHRES WITHIN CONTEXT=SEARCH LIST-STATUS BINARY MOVE SNIPPET=FUZZY PREVIEW=FUZZY STATUS=SIZE SAVEDATE SPECIAL-USE QUOTA";
 /// A user whose quota is [`SMALL_QUOTA_BYTES`]: a 30 KB APPEND gets `NO [OVERQUOTA]`.
 pub const SMALL: &str = "small";
 /// Password of [`SMALL`].
@@ -153,6 +156,7 @@ pub struct DovecotBuilder {
     prefix: String,
     naming: Naming,
     users: Vec<(String, String)>,
+    capabilities: Option<String>,
 }
 
 impl DovecotBuilder {
@@ -183,6 +187,13 @@ impl DovecotBuilder {
     /// [`USER2`]).
     pub fn user(mut self, name: impl Into<String>, password: impl Into<String>) -> Self {
         self.users.push((name.into(), password.into()));
+        self
+    }
+
+    /// Replaces the IMAP capabilities announced after login (`imap_capability`), to play a
+    /// server that lacks some: e.g. [`CAPABILITIES_WITHOUT_LITERAL_PLUS`].
+    pub fn capabilities(mut self, list: impl Into<String>) -> Self {
+        self.capabilities = Some(list.into());
         self
     }
 
@@ -398,6 +409,29 @@ impl Dovecot {
         Ok(String::from_utf8_lossy(&output.stdout).into_owned())
     }
 
+    /// Sets `user`'s storage quota (`None`: unlimited), as an admin raising a full mailbox's
+    /// quota. Dovecot reads its passwd-file again when it changes; the next login sees it.
+    pub fn set_quota(&self, user: &str, bytes: Option<u64>) -> Result<(), TestkitError> {
+        let path = self.dir.join("users");
+        let text = fs::read_to_string(&path).map_err(|source| io_error("read", &path, source))?;
+        let mut out = String::new();
+        for line in text.lines() {
+            let name = line.split(':').next().unwrap_or("");
+            if name == user {
+                let fields: Vec<&str> = line.splitn(8, ':').collect();
+                let extra = bytes.map_or(String::new(), |b| {
+                    format!("userdb_quota_rule=*:storage={}B", b)
+                });
+                let _ = writeln!(out, "{}:{}::::::{extra}", fields[0], fields[1]);
+            } else {
+                let _ = writeln!(out, "{line}");
+            }
+        }
+        // The mtime must change for Dovecot to notice, even within one second.
+        thread::sleep(Duration::from_millis(1100));
+        write_file(&path, out.as_bytes(), 0o644)
+    }
+
     /// Stops the server and starts it again on the same ports with the same files: what a
     /// reboot or a package upgrade does. Sessions open before are gone.
     pub fn restart(&mut self) -> Result<(), TestkitError> {
@@ -594,6 +628,7 @@ plugin {{
 }}
 protocol imap {{
   mail_plugins = $mail_plugins imap_quota imap_zlib
+{capabilities}
   # Tests open many sessions as one user from 127.0.0.1 (default 10).
   mail_max_userip_connections = 100
 }}
@@ -631,6 +666,10 @@ service managesieve-login {{
 }}
 "#,
             location = options.layout.mail_location(),
+            capabilities = options
+                .capabilities
+                .as_ref()
+                .map_or(String::new(), |c| format!("  imap_capability = {c}")),
             prefix = options.prefix,
             separator = options.layout.separator(),
             imap = p.imap,

@@ -42,8 +42,9 @@ struct Shared {
     refusal: Mutex<Option<Refusal>>,
     /// Commands refused so far.
     refused: AtomicUsize,
-    /// Per connection: tags whose server answer is to be turned into NO [LIMIT].
-    rewrites: Mutex<HashMap<u64, Vec<Vec<u8>>>>,
+    /// Per connection: tags whose server answer is to be turned into a refusal, with the
+    /// refusal's status and code (` NO [LIMIT] `).
+    rewrites: Mutex<HashMap<u64, Vec<Rewrite>>>,
     accepted: AtomicUsize,
     /// Connections whose client has not closed its side yet, and the most there were.
     client_open: AtomicUsize,
@@ -53,9 +54,15 @@ struct Shared {
     live: Mutex<HashMap<u64, Connection>>,
 }
 
+/// A tag whose answer is to be replaced, and the status and code to put in (` NO [LIMIT] `).
+type Rewrite = (Vec<u8>, Vec<u8>);
+
 #[derive(Debug)]
 struct Refusal {
-    prefix: Vec<u8>,
+    pattern: Vec<u8>,
+    /// Match `pattern` anywhere in the command, not only at its start.
+    anywhere: bool,
+    answer: Vec<u8>,
     left: usize,
 }
 
@@ -173,7 +180,21 @@ impl FaultProxy {
     /// Only for plaintext connections whose client sends no literals in such commands.
     pub fn refuse_commands(&self, prefix: &str, times: usize) {
         *lock(&self.shared.refusal) = Some(Refusal {
-            prefix: prefix.to_ascii_uppercase().into_bytes(),
+            pattern: prefix.to_ascii_uppercase().into_bytes(),
+            anywhere: false,
+            answer: THROTTLED_ANSWER.to_vec(),
+            left: times,
+        });
+    }
+
+    /// Like [`FaultProxy::refuse_commands`], for a server that refuses for good: the next
+    /// `times` commands holding `needle` anywhere (case-insensitive; e.g. `FETCH 7 (`) are
+    /// answered `TAG NO [code] ...`, e.g. with `code` `SERVERBUG`.
+    pub fn refuse_commands_containing(&self, needle: &str, times: usize, code: &str) {
+        *lock(&self.shared.refusal) = Some(Refusal {
+            pattern: needle.to_ascii_uppercase().into_bytes(),
+            anywhere: true,
+            answer: format!(" NO [{code}] ").into_bytes(),
             left: times,
         });
     }
@@ -360,13 +381,13 @@ fn refuse_commands(shared: &Shared, id: u64, held: &mut Vec<u8>, chunk: &[u8]) -
         let (tag, rest) = (&line[..space], &line[space + 1..]);
         let mut refusal = lock(&shared.refusal);
         match refusal.as_mut() {
-            Some(r) if r.left > 0 && rest.to_ascii_uppercase().starts_with(&r.prefix) => {
+            Some(r) if r.left > 0 && matches(r, &rest.to_ascii_uppercase()) => {
                 r.left -= 1;
                 shared.refused.fetch_add(1, Ordering::SeqCst);
                 lock(&shared.rewrites)
                     .entry(id)
                     .or_default()
-                    .push(tag.to_vec());
+                    .push((tag.to_vec(), r.answer.clone()));
                 out.extend_from_slice(tag);
                 out.extend_from_slice(b" STATUS \"Too many commands, slow down\" (MESSAGES)\r\n");
             }
@@ -377,6 +398,16 @@ fn refuse_commands(shared: &Shared, id: u64, held: &mut Vec<u8>, chunk: &[u8]) -
         out.append(held);
     }
     out
+}
+
+fn matches(refusal: &Refusal, command: &[u8]) -> bool {
+    if refusal.anywhere {
+        command
+            .windows(refusal.pattern.len().max(1))
+            .any(|w| w == refusal.pattern.as_slice())
+    } else {
+        command.starts_with(&refusal.pattern)
+    }
 }
 
 /// Server → client: the answer to a stand-in command becomes `TAG NO [LIMIT] ...`. Bytes
@@ -392,7 +423,7 @@ fn rewrite_answers(shared: &Shared, id: u64, held: &mut Vec<u8>, chunk: &[u8]) -
     };
     held.extend_from_slice(chunk);
     let mut data = std::mem::take(held);
-    tags.retain(|tag| {
+    tags.retain(|(tag, answer)| {
         let mut pattern = tag.clone();
         pattern.extend_from_slice(STAND_IN_ANSWER);
         match data
@@ -402,7 +433,7 @@ fn rewrite_answers(shared: &Shared, id: u64, held: &mut Vec<u8>, chunk: &[u8]) -
             Some(at) => {
                 let mut replaced = data[..at].to_vec();
                 replaced.extend_from_slice(tag);
-                replaced.extend_from_slice(THROTTLED_ANSWER);
+                replaced.extend_from_slice(answer);
                 replaced.extend_from_slice(&data[at + pattern.len()..]);
                 data = replaced;
                 false
@@ -412,7 +443,7 @@ fn rewrite_answers(shared: &Shared, id: u64, held: &mut Vec<u8>, chunk: &[u8]) -
     });
     // Hold back a tail that could begin an answer still to come.
     let mut keep = 0;
-    for tag in tags.iter() {
+    for (tag, _) in tags.iter() {
         let mut pattern = tag.clone();
         pattern.extend_from_slice(STAND_IN_ANSWER);
         for n in (1..pattern.len()).rev() {

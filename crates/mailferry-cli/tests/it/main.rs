@@ -2,6 +2,7 @@
 
 mod batch;
 mod common;
+mod fidelity;
 mod groupware;
 mod job_file;
 mod migrate;

@@ -11,6 +11,7 @@ use mailferry_testkit::{bulk_corpus, nasty_corpus};
 use serde_json::Value;
 
 use crate::common::wait_until;
+use crate::fidelity::run_ok;
 use crate::migrate::{doveadm_counts, total, Pair};
 
 fn on_target(pair: &Pair) -> u64 {
@@ -139,19 +140,19 @@ fn a_refill_killed_midway_resumes_without_loss_or_duplicates() {
     let mut pair = Pair::new(Dovecot::start().unwrap());
     let corpus = bulk_corpus(181, 1500, 4);
     pair.source.fill(USER1, USER1_PASSWORD, &corpus).unwrap();
-    pair.migrate(&[]);
-    pair.target.wipe_account(USER2).unwrap();
-
-    // The refill goes through a slow proxy so that it is still running when it is killed.
+    // Every pass through one proxy (one source address, one state), slowed down for the
+    // refill so that it is still running when it is killed.
     let proxy = mailferry_testkit::proxy::FaultProxy::start(
         format!("127.0.0.1:{}", pair.source.imap_port())
             .parse()
             .unwrap(),
     );
-    proxy.set_delay(Duration::from_millis(3));
     let report = pair.state.path().join("killed.json");
     let mut args = pair.migrate_args(&report);
     args[2] = format!("imap://{USER1}@127.0.0.1:{}", proxy.port());
+    run_ok(&args, &report);
+    pair.target.wipe_account(USER2).unwrap();
+    proxy.set_delay(Duration::from_millis(3));
     let mut child = Command::new(env!("CARGO_BIN_EXE_mailferry"))
         .args(&args)
         .envs(Pair::env())
@@ -175,7 +176,8 @@ fn a_refill_killed_midway_resumes_without_loss_or_duplicates() {
         "killed after the end ({midway})"
     );
 
-    let resumed = pair.migrate(&[]);
+    proxy.set_delay(Duration::ZERO);
+    let resumed = run_ok(&args, &report);
     assert_eq!(resumed["outcome"], "Complete", "{resumed}");
     pair.assert_verified();
     assert_eq!(

@@ -5,15 +5,22 @@ use std::time::Duration;
 
 use mailferry_engine::verify::verify;
 use mailferry_engine::CopyOptions;
-use mailferry_testkit::dovecot::{Dovecot, USER1, USER1_PASSWORD, USER2, USER2_PASSWORD};
+use mailferry_testkit::dovecot::{
+    Dovecot, SMALL, SMALL_PASSWORD, USER1, USER1_PASSWORD, USER2, USER2_PASSWORD,
+};
 use mailferry_testkit::nasty_corpus;
+use mailferry_testkit::proxy::FaultProxy;
 use serde_json::json;
 
 use crate::api::{account, submission};
 use crate::common::Service;
 
 fn target_count(target: &Dovecot) -> u64 {
-    let names = target.doveadm(&["mailbox", "list", "-u", USER2]).unwrap();
+    count_of(target, USER2)
+}
+
+fn count_of(target: &Dovecot, user: &str) -> u64 {
+    let names = target.doveadm(&["mailbox", "list", "-u", user]).unwrap();
     names
         .lines()
         .map(str::trim)
@@ -79,5 +86,173 @@ async fn a_resync_into_a_recreated_target_copies_everything_again() {
     .await
     .unwrap();
     assert_eq!(differences.differences(), 0, "{differences:?}");
+    service.stop().await;
+}
+
+fn proxied(body: &mut serde_json::Value, side: &str, proxy: &FaultProxy) {
+    body[format!("{side}.server")] = json!(format!("imap://127.0.0.1:{}", proxy.port()));
+}
+
+/// Issue 19: a last pass that leaves messages behind (the target over quota) is not "done":
+/// it fails with words that say so, keeps its credentials, and a retry after the quota was
+/// raised copies exactly what was left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_partial_last_pass_fails_and_its_retry_finishes_it() {
+    let source = Dovecot::start().unwrap();
+    let target = Dovecot::start().unwrap();
+    let corpus = mailferry_testkit::bulk_corpus(196, 12, 1);
+    source.fill(USER1, USER1_PASSWORD, &corpus).unwrap();
+    let service = Service::start().await;
+    let mut body = submission(&source, &target, SMALL_PASSWORD);
+    body["target.username"] = json!(SMALL);
+    let (status, created) = service.post("/api/v1/migrations", body).await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap().to_string();
+
+    let failed = service
+        .wait_for_state(&id, "failed", Duration::from_secs(60))
+        .await;
+    let migration = &failed["migration"];
+    let error = migration["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("could not be copied") && error.contains("retry"),
+        "{migration}"
+    );
+    let left = migration["progress"]["messages_failed"].as_u64().unwrap();
+    assert!(left > 0, "{migration}");
+    assert_eq!(
+        service.store.secrets(&id).await.unwrap().len(),
+        2,
+        "the credentials are kept for the retry"
+    );
+
+    target.set_quota(SMALL, None).unwrap();
+    let (status, retried) = service
+        .post(&format!("/api/v1/migrations/{id}/retry"), json!({}))
+        .await;
+    assert_eq!(status, 200, "{retried}");
+    let done = service
+        .wait_for_state(&id, "done", Duration::from_secs(60))
+        .await;
+    assert_eq!(
+        done["migration"]["progress"]["messages_copied"].as_u64(),
+        Some(left),
+        "the retry copied exactly what was left: {done}"
+    );
+    let differences = verify(
+        &account(&source, USER1, USER1_PASSWORD),
+        &account(&target, SMALL, SMALL_PASSWORD),
+        &CopyOptions::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(differences.differences(), 0, "{differences:?}");
+    assert!(service.store.secrets(&id).await.unwrap().is_empty());
+    service.stop().await;
+}
+
+/// Issue 19: cancelling a running migration stops its pass within seconds (between batches,
+/// nothing half-done), and its account stays busy until the pass has stopped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn cancel_stops_a_running_pass_and_frees_its_account_only_then() {
+    let source = Dovecot::start().unwrap();
+    let target = Dovecot::start().unwrap();
+    let corpus = mailferry_testkit::bulk_corpus(197, 1500, 2);
+    source.fill(USER1, USER1_PASSWORD, &corpus).unwrap();
+    let proxy = FaultProxy::start(format!("127.0.0.1:{}", source.imap_port()).parse().unwrap());
+    proxy.set_delay(Duration::from_millis(5));
+    let service = Service::start().await;
+    let mut body = submission(&source, &target, USER2_PASSWORD);
+    proxied(&mut body, "source", &proxy);
+    let (status, created) = service.post("/api/v1/migrations", body).await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap().to_string();
+    service
+        .wait_for_state(&id, "transferring", Duration::from_secs(30))
+        .await;
+    let started = std::time::Instant::now();
+    while target_count(&target) < 50 {
+        assert!(started.elapsed() < Duration::from_secs(60), "no progress");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let (status, cancelled) = service
+        .post(&format!("/api/v1/migrations/{id}/cancel"), json!({}))
+        .await;
+    assert_eq!(status, 200, "{cancelled}");
+    assert_eq!(cancelled["state"], "cancelled");
+    // Until its pass has stopped, the migration keeps its lease: its account is busy.
+    let record = service.store.migration(&id).await.unwrap().unwrap();
+    assert!(
+        record.lease_owner.is_some(),
+        "the running pass keeps its lease until it stops: {record:?}"
+    );
+    let stopped = std::time::Instant::now();
+    loop {
+        let record = service.store.migration(&id).await.unwrap().unwrap();
+        if record.lease_owner.is_none() {
+            break;
+        }
+        assert!(
+            stopped.elapsed() < Duration::from_secs(15),
+            "the cancelled pass is still running after 15 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Stopped: no more connections to the source, nothing more lands on the target.
+    let settled = std::time::Instant::now();
+    while proxy.live_connections() > 0 {
+        assert!(
+            settled.elapsed() < Duration::from_secs(10),
+            "the cancelled pass keeps {} source connections",
+            proxy.live_connections()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let after = target_count(&target);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        target_count(&target),
+        after,
+        "messages still land after the pass stopped"
+    );
+    assert!(
+        after < corpus.message_count() as u64,
+        "the pass finished before the cancel took effect"
+    );
+    let record = service.store.migration(&id).await.unwrap().unwrap();
+    assert_eq!(record.state.as_str(), "cancelled");
+    assert!(service.store.secrets(&id).await.unwrap().is_empty());
+    service.stop().await;
+}
+
+/// Issue 19: a panic in a pass (a bug) ends it as failed, with its lease released and words
+/// for the admin, instead of leaving it "transferring" with a lease renewed forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_panic_in_a_pass_fails_it_and_releases_its_lease() {
+    let source = Dovecot::start().unwrap();
+    let target = Dovecot::start().unwrap();
+    let service = Service::start_with(|config| config.panic_in_pass = true).await;
+    let (status, created) = service
+        .post(
+            "/api/v1/migrations",
+            submission(&source, &target, USER2_PASSWORD),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap().to_string();
+    let failed = service
+        .wait_for_state(&id, "failed", Duration::from_secs(30))
+        .await;
+    let error = failed["migration"]["error"].as_str().unwrap_or_default();
+    assert!(error.contains("internal error"), "{failed}");
+    let record = service.store.migration(&id).await.unwrap().unwrap();
+    assert_eq!(record.lease_owner, None, "{record:?}");
+    assert_eq!(record.lease_until, None, "{record:?}");
+    // It stays failed: nothing renews a lease or takes it again.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let record = service.store.migration(&id).await.unwrap().unwrap();
+    assert_eq!(record.state.as_str(), "failed");
+    assert_eq!(record.attempts, 1);
     service.stop().await;
 }

@@ -494,7 +494,13 @@ async fn migration_story(db: Db) {
         .unwrap());
     let record = get(store, "active").await;
     assert_eq!(record.state, MigrationState::Cancelled);
-    assert_eq!(record.lease_owner, None);
+    // The lease stays until the worker ends the stopped pass (its accounts stay busy).
+    assert_eq!(record.lease_owner.as_deref(), Some("w5"));
+    store
+        .end_stopped_pass("active", "w5", None, NOW + 4003)
+        .await
+        .unwrap();
+    assert_eq!(get(store, "active").await.lease_owner, None);
 
     // One that stays waiting, whose personal data must survive the purges.
     let keep = new_migration("keep", NOW + 99_999, None, NOW + 5000);
@@ -725,4 +731,53 @@ async fn one_account_is_in_one_pass_at_a_time(db: Db) {
         .await
         .unwrap());
     assert_eq!(claim("w7", later).await.as_deref(), Some("merge-a"));
+}
+
+#[tokio::test]
+async fn a_cancelled_pass_keeps_its_account_busy_until_it_stops_on_sqlite() {
+    a_cancelled_pass_keeps_its_account_busy_until_it_stops(Db::sqlite().await).await;
+}
+
+#[tokio::test]
+async fn a_cancelled_pass_keeps_its_account_busy_until_it_stops_on_postgres() {
+    a_cancelled_pass_keeps_its_account_busy_until_it_stops(Db::postgres().await).await;
+}
+
+/// Issue 19: a migration cancelled while its pass runs keeps its lease (and so its accounts)
+/// until the worker has stopped it; its renewal fails, which is how the worker learns of it.
+async fn a_cancelled_pass_keeps_its_account_busy_until_it_stops(db: Db) {
+    let store = &db.store;
+    let running = new_migration("running", NOW - 30, None, NOW - 30);
+    let mut again = new_migration("again", NOW - 20, None, NOW - 20);
+    again.source = running.source.clone();
+    insert(store, &running).await;
+    let (record, _) = store.claim_due("w1", NOW, LEASE).await.unwrap().unwrap();
+    assert_eq!(record.id, "running");
+    insert(store, &again).await;
+    assert!(store.cancel("running", NOW + 1).await.unwrap());
+    // The worker's next renewal fails: it stops the pass.
+    assert!(!store
+        .renew_lease("running", "w1", NOW + LEASE)
+        .await
+        .unwrap());
+    // Meanwhile the same source account is not taken by another migration.
+    assert!(store
+        .claim_due("w2", NOW + 2, LEASE)
+        .await
+        .unwrap()
+        .is_none());
+    store
+        .end_stopped_pass("running", "w1", Some("{\"folders\":[]}"), NOW + 3)
+        .await
+        .unwrap();
+    let cancelled = store.migration("running").await.unwrap().unwrap();
+    assert_eq!(cancelled.state, MigrationState::Cancelled);
+    assert_eq!(cancelled.lease_owner, None);
+    assert_eq!(cancelled.report_json.as_deref(), Some("{\"folders\":[]}"));
+    let (record, _) = store
+        .claim_due("w2", NOW + 4, LEASE)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(record.id, "again");
 }

@@ -1,0 +1,320 @@
+//! Issue 19: fidelity bugs found by reading the engine, each with a test through the binary
+//! against Dovecot (a fault proxy where a fault is needed) that failed before its fix.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use mailferry_testkit::dovecot::{
+    Dovecot, CAPABILITIES_WITHOUT_LITERAL_PLUS, SMALL, SMALL_PASSWORD, USER1, USER1_PASSWORD, USER2,
+};
+use mailferry_testkit::proxy::FaultProxy;
+use mailferry_testkit::{bulk_corpus, Corpus, CorpusFolder};
+use serde_json::Value;
+
+use crate::common::{mailferry, stderr, stdout, wait_until};
+use crate::migrate::{doveadm_counts, failures, total, Pair};
+
+fn count(server: &Dovecot, user: &str) -> u64 {
+    doveadm_counts(server, user).iter().map(|(_, c)| c).sum()
+}
+
+/// `migrate` from user1 to `user` (password `password`) on `target`, with `extra` flags;
+/// the exit code, the JSON report and what it printed.
+fn migrate_to(
+    source_port: u16,
+    target_port: u16,
+    user: &str,
+    password: &str,
+    state: &Path,
+    extra: &[&str],
+) -> (i32, Value, String) {
+    let report = state.join("report.json");
+    let _ = std::fs::remove_file(&report);
+    let from = format!("imap://{USER1}@127.0.0.1:{source_port}");
+    let to = format!("imap://{user}@127.0.0.1:{target_port}");
+    let (state, report_arg) = (state.display().to_string(), report.display().to_string());
+    let mut args = vec![
+        "migrate",
+        "--from",
+        &from,
+        "--to",
+        &to,
+        "--insecure",
+        "--state-dir",
+        &state,
+        "--report",
+        &report_arg,
+        "--quiet",
+    ];
+    args.extend_from_slice(extra);
+    let out = mailferry(
+        &args,
+        &[
+            ("MAILFERRY_FROM_PASSWORD", USER1_PASSWORD),
+            ("MAILFERRY_TO_PASSWORD", password),
+        ],
+    );
+    let json = serde_json::from_str(&std::fs::read_to_string(&report).unwrap_or_default())
+        .unwrap_or(Value::Null);
+    (
+        out.status.code().unwrap_or(-1),
+        json,
+        format!("{}\n{}", stdout(&out), stderr(&out)),
+    )
+}
+
+fn verify_to(source_port: u16, target_port: u16, user: &str, password: &str) -> Value {
+    let from = format!("imap://{USER1}@127.0.0.1:{source_port}");
+    let to = format!("imap://{user}@127.0.0.1:{target_port}");
+    let out = mailferry(
+        &[
+            "verify",
+            "--from",
+            &from,
+            "--to",
+            &to,
+            "--insecure",
+            "--json",
+        ],
+        &[
+            ("MAILFERRY_FROM_PASSWORD", USER1_PASSWORD),
+            ("MAILFERRY_TO_PASSWORD", password),
+        ],
+    );
+    serde_json::from_str(&stdout(&out))
+        .unwrap_or_else(|e| panic!("verify --json: {e}: {}\n{}", stdout(&out), stderr(&out)))
+}
+
+/// `migrate` with `args` (built by [`Pair::migrate_args`]), expected to exit 0.
+pub(crate) fn run_ok(args: &[String], report: &Path) -> Value {
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = mailferry(&argv, &Pair::env());
+    assert!(
+        out.status.success(),
+        "migrate failed ({:?}):\n{}\n{}",
+        out.status.code(),
+        stdout(&out),
+        stderr(&out)
+    );
+    serde_json::from_str(&std::fs::read_to_string(report).unwrap()).unwrap()
+}
+
+fn reasons(report: &Value) -> String {
+    report["folders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|f| f["failed"].as_array().cloned().unwrap_or_default())
+        .map(|p| p["reason"].as_str().unwrap_or("").to_string())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// 19.1: a delta pass killed after some of its batches landed. Its copies are in the state
+/// with UIDs above the checkpoint's UIDNEXT; the next pass must not copy them again.
+#[test]
+fn a_delta_pass_killed_midway_resumes_without_duplicates() {
+    let pair = Pair::new(Dovecot::start().unwrap());
+    let first = bulk_corpus(191, 100, 1);
+    pair.source.fill(USER1, USER1_PASSWORD, &first).unwrap();
+    // Every pass through the proxy (one source address, one state); slow only when killed.
+    let proxy = FaultProxy::start(
+        format!("127.0.0.1:{}", pair.source.imap_port())
+            .parse()
+            .unwrap(),
+    );
+    let report = pair.state.path().join("delta.json");
+    let mut args = pair.migrate_args(&report);
+    args[2] = format!("imap://{USER1}@127.0.0.1:{}", proxy.port());
+    run_ok(&args, &report);
+    let new = bulk_corpus(192, 1200, 1);
+    pair.source.fill(USER1, USER1_PASSWORD, &new).unwrap();
+    let all = (first.message_count() + new.message_count()) as u64;
+
+    proxy.set_delay(Duration::from_millis(3));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mailferry"))
+        .args(&args)
+        .envs(Pair::env())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let landed = wait_until(Duration::from_secs(60), || {
+        count(&pair.target, USER2) >= 250
+    });
+    let alive = child.try_wait().unwrap().is_none();
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    assert!(landed, "the delta pass never copied 150 messages");
+    assert!(alive, "the delta pass ended before it could be killed");
+    assert!(count(&pair.target, USER2) < all, "killed after the end");
+
+    proxy.set_delay(Duration::ZERO);
+    let resumed = run_ok(&args, &report);
+    assert_eq!(resumed["outcome"], "Complete", "{resumed}");
+    pair.assert_verified();
+    assert_eq!(
+        count(&pair.target, USER2),
+        all,
+        "every message exactly once"
+    );
+    let again = run_ok(&args, &report);
+    assert_eq!(total(&again, "copied"), 0, "{again}");
+}
+
+/// 19.2: messages the target refused (over quota) are tried again by the next pass, although
+/// nothing changed at the source; once the quota is raised they go over.
+#[test]
+fn messages_the_target_refused_are_retried_by_the_next_pass() {
+    let source = Dovecot::start().unwrap();
+    let target = Dovecot::start().unwrap();
+    let corpus = bulk_corpus(193, 12, 1);
+    assert!(
+        corpus.total_bytes() > 40 * 1024,
+        "the corpus must overflow the quota"
+    );
+    source.fill(USER1, USER1_PASSWORD, &corpus).unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let ports = (source.imap_port(), target.imap_port());
+
+    let (code, first, out) = migrate_to(ports.0, ports.1, SMALL, SMALL_PASSWORD, state.path(), &[]);
+    assert_eq!(code, 3, "partial: {out}");
+    let refused = failures(&first);
+    assert!(refused > 0, "{first}");
+    assert!(reasons(&first).contains("OVERQUOTA"), "{first}");
+    assert_eq!(
+        total(&first, "copied") as usize + refused,
+        corpus.message_count()
+    );
+
+    target.set_quota(SMALL, None).unwrap();
+    let (code, second, out) =
+        migrate_to(ports.0, ports.1, SMALL, SMALL_PASSWORD, state.path(), &[]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(
+        total(&second, "copied") as usize,
+        refused,
+        "exactly the refused ones: {second}"
+    );
+    let verified = verify_to(ports.0, ports.1, SMALL, SMALL_PASSWORD);
+    assert_eq!(verified["differences"], 0, "{verified}");
+    assert_eq!(count(&target, SMALL) as usize, corpus.message_count());
+}
+
+/// 19.4: a target without LITERAL+ may refuse a message before it is sent (here over quota,
+/// answered before the `+`). That message fails alone; the folder goes on, on every pass.
+#[test]
+fn a_message_refused_before_its_literal_fails_alone() {
+    let source = Dovecot::start().unwrap();
+    let target = Dovecot::builder()
+        .capabilities(CAPABILITIES_WITHOUT_LITERAL_PLUS)
+        .start()
+        .unwrap();
+    // Small ones that fit the 20 KB quota between big ones that do not.
+    let bulk = bulk_corpus(194, 200, 1);
+    let mut small: Vec<_> = bulk.folders[0]
+        .messages
+        .iter()
+        .filter(|m| m.bytes.len() < 4_000)
+        .take(4)
+        .cloned()
+        .collect();
+    let big: Vec<_> = bulk.folders[0]
+        .messages
+        .iter()
+        .filter(|m| m.bytes.len() > 30_000)
+        .take(3)
+        .cloned()
+        .collect();
+    assert!(small.len() == 4 && big.len() == 3);
+    let mut messages = Vec::new();
+    for (i, m) in big.iter().enumerate() {
+        messages.push(m.clone());
+        messages.push(small.remove(0));
+        if i == 2 {
+            messages.push(small.remove(0));
+        }
+    }
+    let corpus = Corpus {
+        folders: vec![CorpusFolder {
+            name: "INBOX".into(),
+            messages,
+        }],
+    };
+    source.fill(USER1, USER1_PASSWORD, &corpus).unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let ports = (source.imap_port(), target.imap_port());
+    for pass in 0..2 {
+        let (code, report, out) =
+            migrate_to(ports.0, ports.1, SMALL, SMALL_PASSWORD, state.path(), &[]);
+        assert_eq!(code, 3, "pass {pass}: partial: {out}");
+        let inbox = &report["folders"][0];
+        assert!(
+            inbox["error"].is_null(),
+            "the folder must not fail: {report}"
+        );
+        assert_eq!(
+            failures(&report),
+            3,
+            "pass {pass}: the big ones alone: {report}"
+        );
+        assert!(reasons(&report).contains("OVERQUOTA"), "{report}");
+        assert_eq!(
+            count(&target, SMALL),
+            4,
+            "pass {pass}: the small ones are copied"
+        );
+        if pass == 0 {
+            assert_eq!(total(&report, "copied"), 4, "{report}");
+        } else {
+            assert_eq!(total(&report, "copied"), 0, "nothing twice: {report}");
+        }
+    }
+}
+
+/// 19.4: the source refuses to give one message (a NO that is not throttling): that message
+/// fails alone with the server's words, the others are copied, and the next pass copies it.
+#[test]
+fn a_message_the_source_will_not_give_fails_alone() {
+    let pair = Pair::new(Dovecot::start().unwrap());
+    let corpus = bulk_corpus(195, 30, 1);
+    pair.source.fill(USER1, USER1_PASSWORD, &corpus).unwrap();
+    let proxy = FaultProxy::start(
+        format!("127.0.0.1:{}", pair.source.imap_port())
+            .parse()
+            .unwrap(),
+    );
+    // The first body fetch (the whole batch), then the first message asked alone.
+    proxy.refuse_commands_containing("BODY.PEEK[])", 2, "SERVERBUG");
+    let report_file = pair.state.path().join("refused.json");
+    let mut args = pair.migrate_args(&report_file);
+    args[2] = format!("imap://{USER1}@127.0.0.1:{}", proxy.port());
+    args.push("--plaintext".into());
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = mailferry(&argv, &Pair::env());
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert_eq!(proxy.refused_commands(), 2);
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(&report_file).unwrap()).unwrap();
+    assert_eq!(failures(&report), 1, "{report}");
+    assert!(reasons(&report).contains("SERVERBUG"), "{report}");
+    assert_eq!(
+        total(&report, "copied") as usize,
+        corpus.message_count() - 1
+    );
+
+    // The same address (the same state): the next pass takes it from the state's failures.
+    let second = run_ok(&args, &report_file);
+    assert_eq!(total(&second, "copied"), 1, "{second}");
+    assert_eq!(total(&second, "already_present"), 0, "{second}");
+    pair.assert_verified();
+    assert_eq!(count(&pair.target, USER2) as usize, corpus.message_count());
+}

@@ -38,9 +38,13 @@ fn source_path(folder: &Folder, scheme: &NamingScheme) -> Vec<String> {
         return vec!["INBOX".into()];
     }
     let mut name = folder.name.as_str();
+    // `get` and not a slice: the prefix's length may fall inside a character of the name
+    // (issue 19: `Ä...` under the prefix `I`).
     if !scheme.prefix.is_empty()
         && name.len() > scheme.prefix.len()
-        && name[..scheme.prefix.len()].eq_ignore_ascii_case(&scheme.prefix)
+        && name
+            .get(..scheme.prefix.len())
+            .is_some_and(|head| head.eq_ignore_ascii_case(&scheme.prefix))
     {
         name = &name[scheme.prefix.len()..];
     }
@@ -242,6 +246,29 @@ mod tests {
         );
         assert_eq!(map[5].target_raw, b"INBOX.Projekte &ANw-bersicht".to_vec());
         assert!(map[6].note.as_deref().unwrap().contains("separator"));
+    }
+
+    /// Issue 19: a prefix whose length falls inside a character of a name used to panic.
+    #[test]
+    fn a_prefix_that_splits_a_character_is_no_prefix() {
+        let scheme = NamingScheme {
+            prefix: "I".into(),
+            delimiter: Some('/'),
+            utf8: true,
+        };
+        assert_eq!(
+            source_path(&folder("Äpfel/Birnen", '/', None), &scheme),
+            vec!["Äpfel".to_string(), "Birnen".to_string()]
+        );
+        let scheme = NamingScheme {
+            prefix: "INBOX.".into(),
+            delimiter: Some('.'),
+            utf8: true,
+        };
+        assert_eq!(
+            source_path(&folder("日本語.x", '.', None), &scheme),
+            vec!["日本語".to_string(), "x".to_string()]
+        );
     }
 
     #[test]

@@ -25,7 +25,14 @@ pub fn internal_date_to_unix(text: &str) -> Option<i64> {
     let minute: i64 = time_parts.next()?.parse().ok()?;
     let second: i64 = time_parts.next()?.parse().ok()?;
     let zone = zone.trim();
-    if zone.len() != 5 || !(1..=31).contains(&day) || hour > 23 || minute > 59 || second > 60 {
+    // ASCII only: the slices below are by byte (issue 19: a non-ASCII zone panicked).
+    if zone.len() != 5
+        || !zone.is_ascii()
+        || !(1..=31).contains(&day)
+        || hour > 23
+        || minute > 59
+        || second > 60
+    {
         return None;
     }
     let sign = match &zone[..1] {
@@ -102,10 +109,23 @@ mod tests {
         assert_eq!(internal_date_to_unix("02-Jan-2015 10:00:00 0100"), None);
     }
 
+    /// Issue 19: a zone of five bytes that are not five characters used to panic.
+    #[test]
+    fn a_non_ascii_zone_is_no_date_not_a_panic() {
+        assert_eq!(internal_date_to_unix("01-Jan-2020 00:00:00 +é00"), None);
+        assert_eq!(internal_date_to_unix("01-Jan-2020 00:00:00 ü+000"), None);
+        assert_eq!(internal_date_to_unix("01-Jan-2020 00:00:00 +0€"), None);
+    }
+
     proptest! {
         #[test]
         fn round_trip(seconds in -2_000_000_000i64..8_000_000_000) {
             prop_assert_eq!(internal_date_to_unix(&unix_to_internal_date(seconds)), Some(seconds));
+        }
+
+        #[test]
+        fn any_text_is_a_date_or_none(text in "\\PC{0,40}") {
+            let _ = internal_date_to_unix(&text);
         }
     }
 }

@@ -130,10 +130,11 @@ impl Cursor {
         self.expect(b'}', "`}` closing a literal length")?;
         self.eat(b'\r');
         self.expect(b'\n', "a line end after a literal length")?;
-        let end = self.pos + length;
-        if end > self.bytes.len() {
-            return Err(self.error("literal bytes"));
-        }
+        // A hostile length (near usize::MAX) must not wrap around (issue 19).
+        let end = match self.pos.checked_add(length) {
+            Some(end) if end <= self.bytes.len() => end,
+            _ => return Err(self.error("literal bytes")),
+        };
         let data = self.bytes.slice(self.pos..end);
         self.pos = end;
         Ok(data)

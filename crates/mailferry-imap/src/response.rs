@@ -426,6 +426,36 @@ mod tests {
         parse_response(Bytes::copy_from_slice(s.as_bytes())).unwrap()
     }
 
+    /// Issue 19: a hostile literal length must be an error, not an overflow panic.
+    #[test]
+    fn a_literal_longer_than_anything_is_an_error() {
+        for line in [
+            format!("* 1 FETCH (UID 1 BODY[] {{{}}}\r\nabc)\r\n", u64::MAX),
+            format!("* 1 FETCH (UID 1 BODY[] {{{}}}\r\nabc)\r\n", usize::MAX - 3),
+            "* 1 FETCH (UID 1 BODY[] {99999999999999999999999}\r\nabc)\r\n".to_string(),
+        ] {
+            assert!(parse_response(Bytes::from(line.clone())).is_err(), "{line}");
+        }
+    }
+
+    proptest::proptest! {
+        /// Whatever a server sends, parsing ends in a response or an error.
+        #[test]
+        fn any_bytes_parse_or_fail_cleanly(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..300)) {
+            let _ = parse_response(Bytes::from(bytes));
+        }
+
+        #[test]
+        fn fetch_like_lines_parse_or_fail_cleanly(
+            uid in 0u64..u64::MAX,
+            length in 0u64..u64::MAX,
+            tail in "[ -~]{0,40}",
+        ) {
+            let line = format!("* 1 FETCH (UID {uid} BODY[] {{{length}}}\r\n{tail})\r\n");
+            let _ = parse_response(Bytes::from(line));
+        }
+    }
+
     #[test]
     fn tagged_with_appenduid_set() {
         let Response::Tagged { tag, status } =

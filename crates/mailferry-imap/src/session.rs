@@ -169,8 +169,16 @@ impl Session {
                         ),
                     });
                 }
-                session.stream =
-                    transport::start_tls(tcp, &endpoint.host, endpoint.port, &endpoint.tls).await?;
+                session.stream = tokio::time::timeout(
+                    session.options.timeout,
+                    transport::start_tls(tcp, &endpoint.host, endpoint.port, &endpoint.tls),
+                )
+                .await
+                .map_err(|_| ImapError::Timeout {
+                    addr: session.addr.clone(),
+                    seconds: session.options.timeout.as_secs(),
+                    during: "the TLS handshake after STARTTLS",
+                })??;
                 session.refresh_capabilities().await?;
             } else if !(endpoint.allow_plaintext || endpoint.is_loopback()) {
                 return Err(ImapError::NoStartTls {
@@ -531,24 +539,37 @@ impl Session {
         self.write_raw(bytes).await
     }
 
+    /// Writes with the session's timeout: a server that stops reading (its buffers full,
+    /// the process stalled) must not hang the pass (issue 19).
     pub(crate) async fn write_raw(&mut self, bytes: &[u8]) -> Result<(), ImapError> {
         self.stats.bytes_written += bytes.len() as u64;
         let addr = &self.addr;
-        self.stream
-            .write_all(bytes)
-            .await
-            .map_err(|source| ImapError::Io {
+        match tokio::time::timeout(self.options.timeout, self.stream.write_all(bytes)).await {
+            Ok(written) => written.map_err(|source| ImapError::Io {
                 addr: addr.clone(),
                 source,
-            })
+            }),
+            Err(_) => Err(ImapError::Timeout {
+                addr: addr.clone(),
+                seconds: self.options.timeout.as_secs(),
+                during: "sending to the server (it stopped reading)",
+            }),
+        }
     }
 
     pub(crate) async fn flush(&mut self) -> Result<(), ImapError> {
         let addr = &self.addr;
-        self.stream.flush().await.map_err(|source| ImapError::Io {
-            addr: addr.clone(),
-            source,
-        })
+        match tokio::time::timeout(self.options.timeout, self.stream.flush()).await {
+            Ok(flushed) => flushed.map_err(|source| ImapError::Io {
+                addr: addr.clone(),
+                source,
+            }),
+            Err(_) => Err(ImapError::Timeout {
+                addr: addr.clone(),
+                seconds: self.options.timeout.as_secs(),
+                during: "sending to the server (it stopped reading)",
+            }),
+        }
     }
 
     /// Reads the next response from the wire.

@@ -123,8 +123,15 @@ pub(crate) async fn connect_tcp(
     timeout: Duration,
 ) -> Result<TcpStream, ImapError> {
     let addr = format!("{host}:{port}");
-    let addrs: Vec<_> = tokio::net::lookup_host((host, port))
+    // The resolver may hang as long as the system's resolver does (minutes): the same
+    // timeout as every other step (issue 19).
+    let addrs: Vec<_> = tokio::time::timeout(timeout, tokio::net::lookup_host((host, port)))
         .await
+        .map_err(|_| ImapError::Timeout {
+            addr: addr.clone(),
+            seconds: timeout.as_secs(),
+            during: "looking up the server's address",
+        })?
         .map_err(|source| ImapError::Resolve {
             host: host.to_string(),
             source,

@@ -36,6 +36,10 @@ struct Shared {
     refusing: AtomicBool,
     /// Sleep before forwarding each chunk, in microseconds.
     delay_micros: AtomicU64,
+    /// While set, nothing is read or forwarded in either direction (a stalled server).
+    stalled: AtomicBool,
+    /// Client-to-server bytes still forwarded before a stall, when armed.
+    stall_budget: Mutex<Option<u64>>,
     /// Downstream bytes still allowed before the next cut, when armed.
     cut_budget: Mutex<Option<u64>>,
     /// Client commands to answer with a NO [LIMIT], when armed.
@@ -104,6 +108,8 @@ impl FaultProxy {
             stopping: AtomicBool::new(false),
             refusing: AtomicBool::new(false),
             delay_micros: AtomicU64::new(0),
+            stalled: AtomicBool::new(false),
+            stall_budget: Mutex::new(None),
             cut_budget: Mutex::new(None),
             refusal: Mutex::new(None),
             refused: AtomicUsize::new(0),
@@ -164,6 +170,24 @@ impl FaultProxy {
     pub fn set_delay(&self, delay: Duration) {
         let micros = u64::try_from(delay.as_micros()).unwrap_or(u64::MAX);
         self.shared.delay_micros.store(micros, Ordering::SeqCst);
+    }
+
+    /// Stalls every connection, new ones too: nothing more is read or forwarded either way, as
+    /// a server that hangs (the client's writes block once the buffers are full).
+    pub fn stall(&self) {
+        self.shared.stalled.store(true, Ordering::SeqCst);
+    }
+
+    /// Arms a stall: after `n` more bytes have gone from client to server (over all
+    /// connections), everything stalls as with [`FaultProxy::stall`].
+    pub fn stall_after_upstream_bytes(&self, n: u64) {
+        *lock(&self.shared.stall_budget) = Some(n);
+    }
+
+    /// Ends a stall: what was held goes on.
+    pub fn resume(&self) {
+        *lock(&self.shared.stall_budget) = None;
+        self.shared.stalled.store(false, Ordering::SeqCst);
     }
 
     /// While `true`, new connections are accepted and closed at once without
@@ -315,6 +339,7 @@ fn pump(shared: &Shared, id: u64, mut from: TcpStream, mut to: TcpStream, downst
     // bytes held while they may be the start of an answer to rewrite.
     let mut held: Vec<u8> = Vec::new();
     loop {
+        wait_while_stalled(shared);
         let read = match from.read(&mut buffer) {
             Ok(0) => {
                 // Half-close: pass the EOF on, the other direction may go on.
@@ -351,6 +376,34 @@ fn pump(shared: &Shared, id: u64, mut from: TcpStream, mut to: TcpStream, downst
         } else {
             (read, false)
         };
+        if !downstream {
+            // An armed stall: forward up to the budget, stall, send the rest on resume.
+            let stall_at = {
+                let mut budget = lock(&shared.stall_budget);
+                match *budget {
+                    Some(left) if (forward as u64) >= left => {
+                        *budget = None;
+                        Some(usize::try_from(left).unwrap_or(forward))
+                    }
+                    Some(left) => {
+                        *budget = Some(left - forward as u64);
+                        None
+                    }
+                    None => None,
+                }
+            };
+            if let Some(at) = stall_at {
+                if to.write_all(&data[..at]).is_err() {
+                    break;
+                }
+                shared.stalled.store(true, Ordering::SeqCst);
+                wait_while_stalled(shared);
+                if to.write_all(&data[at..forward]).is_err() {
+                    break;
+                }
+                continue;
+            }
+        }
         if to.write_all(&data[..forward]).is_err() || cut {
             break;
         }
@@ -361,6 +414,12 @@ fn pump(shared: &Shared, id: u64, mut from: TcpStream, mut to: TcpStream, downst
     }
     let _ = from.shutdown(Shutdown::Both);
     let _ = to.shutdown(Shutdown::Both);
+}
+
+fn wait_while_stalled(shared: &Shared) {
+    while shared.stalled.load(Ordering::SeqCst) && !shared.stopping.load(Ordering::SeqCst) {
+        thread::sleep(Duration::from_millis(10));
+    }
 }
 
 /// Client → server: while refusals are armed, whole lines only; a refused command goes on

@@ -318,3 +318,118 @@ fn a_message_the_source_will_not_give_fails_alone() {
     pair.assert_verified();
     assert_eq!(count(&pair.target, USER2) as usize, corpus.message_count());
 }
+
+/// Runs `migrate` with `args`, killed if it runs longer than `limit`: (exit code or `None`
+/// when it had to be killed, how long it ran, what it printed).
+fn run_limited(args: &[String], limit: Duration) -> (Option<i32>, Duration, String) {
+    let started = std::time::Instant::now();
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mailferry"))
+        .args(args)
+        .envs(Pair::env())
+        .stdin(Stdio::null())
+        .stdout(log.reopen().unwrap())
+        .stderr(log.reopen().unwrap())
+        .spawn()
+        .unwrap();
+    let ended = wait_until(limit, || child.try_wait().unwrap().is_some());
+    if !ended {
+        child.kill().unwrap();
+    }
+    let status = child.wait().unwrap();
+    let text = std::fs::read_to_string(log.path()).unwrap_or_default();
+    (
+        ended.then(|| status.code().unwrap_or(-1)),
+        started.elapsed(),
+        text,
+    )
+}
+
+/// 19.6: a source that stops answering in the middle of a copy: the run ends within its
+/// timeouts, saying what hung, and a run after the server is back finishes the copy.
+#[test]
+fn a_stalled_source_times_out_with_a_clear_message_and_a_rerun_finishes() {
+    let pair = Pair::new(Dovecot::start().unwrap());
+    let corpus = bulk_corpus(198, 400, 1);
+    pair.source.fill(USER1, USER1_PASSWORD, &corpus).unwrap();
+    let proxy = FaultProxy::start(
+        format!("127.0.0.1:{}", pair.source.imap_port())
+            .parse()
+            .unwrap(),
+    );
+    proxy.set_delay(Duration::from_millis(2));
+    let report = pair.state.path().join("stalled.json");
+    let mut args = pair.migrate_args(&report);
+    args[2] = format!("imap://{USER1}@127.0.0.1:{}", proxy.port());
+    args.extend(["--timeout".into(), "2".into()]);
+    let target = &pair.target;
+    let stall = std::thread::scope(|scope| {
+        let stalling = scope.spawn(|| {
+            let going = wait_until(Duration::from_secs(60), || count(target, USER2) >= 20);
+            proxy.stall();
+            going
+        });
+        let run = run_limited(&args, Duration::from_secs(120));
+        (stalling.join().unwrap(), run)
+    });
+    let (going, (code, took, log)) = stall;
+    assert!(going, "the copy never got going: {log}");
+    assert!(
+        code.is_some(),
+        "the run hung for {took:?} against a stalled source:\n{log}"
+    );
+    assert_ne!(code, Some(0), "{log}");
+    assert!(
+        log.contains("did not answer within 2 s"),
+        "the log says what hung: {log}"
+    );
+    assert!(!log.contains("panicked"), "{log}");
+
+    proxy.resume();
+    proxy.set_delay(Duration::ZERO);
+    let finished = run_ok(&args, &report);
+    assert_eq!(finished["outcome"], "Complete", "{finished}");
+    pair.assert_verified();
+    assert_eq!(count(&pair.target, USER2) as usize, corpus.message_count());
+}
+
+/// 19.6: a target that stops reading in the middle of a big APPEND: the write times out
+/// (it used to block for ever), and a later run copies the message once.
+#[test]
+fn a_target_that_stops_reading_mid_append_times_out_and_a_rerun_finishes() {
+    let pair = Pair::new(Dovecot::start().unwrap());
+    let corpus = Corpus {
+        folders: vec![CorpusFolder {
+            name: "INBOX".into(),
+            messages: mailferry_testkit::corpus::big_messages(199, 1, 0),
+        }],
+    };
+    pair.source.fill(USER1, USER1_PASSWORD, &corpus).unwrap();
+    let proxy = FaultProxy::start(
+        format!("127.0.0.1:{}", pair.target.imap_port())
+            .parse()
+            .unwrap(),
+    );
+    let report = pair.state.path().join("stalled.json");
+    let mut args = pair.migrate_args(&report);
+    args[4] = format!("imap://{USER2}@127.0.0.1:{}", proxy.port());
+    args.extend(["--timeout".into(), "2".into(), "--plaintext".into()]);
+    // Past the logins and into the message.
+    proxy.stall_after_upstream_bytes(1_500_000);
+    let (code, took, log) = run_limited(&args, Duration::from_secs(120));
+    assert!(
+        code.is_some(),
+        "the run hung for {took:?} against a stalled target:\n{log}"
+    );
+    assert_ne!(code, Some(0), "{log}");
+    assert!(
+        log.contains("did not answer within 2 s"),
+        "the log says what hung: {log}"
+    );
+
+    proxy.resume();
+    let finished = run_ok(&args, &report);
+    assert_eq!(finished["outcome"], "Complete", "{finished}");
+    pair.assert_verified();
+    assert_eq!(count(&pair.target, USER2), 1);
+}

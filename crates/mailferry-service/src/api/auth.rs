@@ -64,7 +64,7 @@ pub async fn require_login(
     // cannot be, and are not limited.
     let address = crate::ui::client_address(request.extensions());
     let basic = header.starts_with("Basic ");
-    if let Some(wait) = basic.then(|| state.logins.blocked(address)).flatten() {
+    if let Some(wait) = basic.then(|| state.logins.attempt(address).err()).flatten() {
         let seconds = wait.as_secs().max(1);
         let mut response = ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
@@ -88,10 +88,10 @@ pub async fn require_login(
         match decoded.split_once(':') {
             Some(("admin", password)) => match state.store.admin_password_hash().await {
                 Ok(Some(hash)) => {
-                    let password = password.to_string();
-                    tokio::task::spawn_blocking(move || verify_password(&password, &hash))
+                    state
+                        .logins
+                        .check_password(password.to_string(), hash)
                         .await
-                        .unwrap_or(false)
                 }
                 _ => false,
             },
@@ -106,10 +106,10 @@ pub async fn require_login(
         false
     };
     if allowed {
+        if basic {
+            state.logins.succeeded(address);
+        }
         return next.run(request).await;
-    }
-    if basic {
-        state.logins.failed(address);
     }
     let mut response = ApiError::new(StatusCode::UNAUTHORIZED, "login required")
         .hint("send the admin password as HTTP Basic auth (user `admin`), or a token from `mailferry token create` as `Authorization: Bearer ...`")

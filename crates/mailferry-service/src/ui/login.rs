@@ -14,7 +14,6 @@ use super::session::{
     SESSION_COOKIE,
 };
 use super::{render, Ui};
-use crate::api::verify_password;
 
 /// Where the login cookie is sent: the login form only.
 const LOGIN_PATH: &str = "/ui/login";
@@ -151,7 +150,7 @@ pub async fn submit(State(ui): State<Arc<Ui>>, request: Request) -> Response {
             None,
         );
     }
-    if let Some(wait) = ui.app.logins.blocked(address) {
+    if let Err(wait) = ui.app.logins.attempt(address) {
         let minutes = wait.as_secs().div_ceil(60).max(1);
         return login_form(
             &ui,
@@ -166,12 +165,7 @@ pub async fn submit(State(ui): State<Arc<Ui>>, request: Request) -> Response {
         );
     }
     let right = match ui.app.store.admin_password_hash().await {
-        Ok(Some(hash)) => {
-            let password = form.password;
-            tokio::task::spawn_blocking(move || verify_password(&password, &hash))
-                .await
-                .unwrap_or(false)
-        }
+        Ok(Some(hash)) => ui.app.logins.check_password(form.password, hash).await,
         Ok(None) => false,
         Err(e) => {
             tracing::error!(error = %e, "cannot read the admin login");
@@ -186,7 +180,6 @@ pub async fn submit(State(ui): State<Arc<Ui>>, request: Request) -> Response {
         }
     };
     if !right {
-        ui.app.logins.failed(address);
         tracing::info!(client = %address, "failed login to the web UI");
         return login_form(
             &ui,

@@ -12,7 +12,10 @@
 //!
 //! The rate limit counts failed logins per client address: after [`MAX_FAILURES`] within
 //! [`FAILURE_WINDOW`], every login from that address is refused (even with the right
-//! password) until the oldest failure is older than the window.
+//! password) until the oldest failure is older than the window. An attempt counts as failed
+//! *before* its password is checked (a success takes it back), so attempts sent at once
+//! cannot pass the limit together; and at most [`PASSWORD_CHECKS`] password checks run at
+//! once (argon2 takes about 19 MiB each), so unauthenticated requests cannot exhaust memory.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -89,13 +92,54 @@ impl Sessions {
     }
 }
 
-/// Failed logins by client address.
-#[derive(Default)]
+/// Password checks (argon2) running at once, over all clients.
+pub const PASSWORD_CHECKS: usize = 2;
+
+/// Failed logins by client address, and the password checks under way.
 pub struct LoginLimiter {
     failures: Mutex<HashMap<IpAddr, VecDeque<Instant>>>,
+    checks: tokio::sync::Semaphore,
+}
+
+impl Default for LoginLimiter {
+    fn default() -> Self {
+        Self {
+            failures: Mutex::default(),
+            checks: tokio::sync::Semaphore::new(PASSWORD_CHECKS),
+        }
+    }
 }
 
 impl LoginLimiter {
+    /// Counts an attempt from `address` as failed before its password is checked (issue 19:
+    /// counted after, attempts sent at once all passed the limit); [`LoginLimiter::succeeded`]
+    /// takes it back. `Err(wait)` when the address must wait first.
+    pub fn attempt(&self, address: IpAddr) -> Result<(), Duration> {
+        if let Some(wait) = self.blocked(address) {
+            return Err(wait);
+        }
+        let Ok(mut failures) = self.failures.lock() else {
+            return Err(FAILURE_WINDOW);
+        };
+        let times = failures.entry(address).or_default();
+        if times.len() >= MAX_FAILURES {
+            return Err(FAILURE_WINDOW);
+        }
+        times.push_back(Instant::now());
+        Ok(())
+    }
+
+    /// Whether `password` matches the argon2 `hash`, with at most [`PASSWORD_CHECKS`]
+    /// checks at once (the rest wait their turn).
+    pub async fn check_password(&self, password: String, hash: String) -> bool {
+        let Ok(_permit) = self.checks.acquire().await else {
+            return false;
+        };
+        tokio::task::spawn_blocking(move || crate::api::verify_password(&password, &hash))
+            .await
+            .unwrap_or(false)
+    }
+
     /// How long `address` must still wait before it may try again, if it is blocked.
     pub fn blocked(&self, address: IpAddr) -> Option<Duration> {
         let mut failures = self.failures.lock().ok()?;
@@ -341,6 +385,21 @@ mod tests {
         assert!(!same_token(&t, &random_token()));
         assert!(!same_token(&t, &t[..63]));
         assert!(!same_token("", ""));
+    }
+
+    #[test]
+    fn attempts_count_before_the_check_and_a_success_takes_them_back() {
+        let limiter = LoginLimiter::default();
+        let a: IpAddr = "192.0.2.3".parse().unwrap();
+        for _ in 0..MAX_FAILURES {
+            assert!(limiter.attempt(a).is_ok());
+        }
+        assert!(
+            limiter.attempt(a).is_err(),
+            "the sixth attempt at once waits"
+        );
+        limiter.succeeded(a);
+        assert!(limiter.attempt(a).is_ok());
     }
 
     #[test]

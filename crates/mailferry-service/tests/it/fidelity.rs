@@ -256,3 +256,45 @@ async fn a_panic_in_a_pass_fails_it_and_releases_its_lease() {
     assert_eq!(record.attempts, 1);
     service.stop().await;
 }
+
+/// Issue 19: failed logins sent all at once cannot pass the limit together (they used to be
+/// counted only after each password check), and the right password afterwards waits too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn wrong_passwords_sent_at_once_do_not_pass_the_login_limit() {
+    let service = Service::start().await;
+    let attempts = (0..20).map(|i| {
+        let client = service.client.clone();
+        let url = format!("{}/api/v1/migrations", service.base);
+        async move {
+            client
+                .get(url)
+                .basic_auth("admin", Some(format!("wrong-{i}")))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    });
+    let statuses = futures_util::future::join_all(attempts).await;
+    let checked = statuses.iter().filter(|s| **s == 401).count();
+    let refused = statuses.iter().filter(|s| **s == 429).count();
+    assert_eq!(checked + refused, 20, "{statuses:?}");
+    assert!(
+        checked <= 5,
+        "at most 5 passwords are checked per address and window: {statuses:?}"
+    );
+    let right = service
+        .client
+        .get(format!("{}/api/v1/migrations", service.base))
+        .basic_auth("admin", Some(crate::common::ADMIN))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        right.status().as_u16(),
+        429,
+        "the address waits out its window"
+    );
+    service.stop().await;
+}

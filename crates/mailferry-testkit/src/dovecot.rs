@@ -791,7 +791,7 @@ service managesieve-login {{
             // Login and LMTP processes forked for connections that were still
             // queued when we signalled: each would make the master wait 5 s more.
             polls += 1;
-            if polls % 4 == 0 {
+            if polls.is_multiple_of(4) {
                 send_sigterm(&children_of(master));
             }
             thread::sleep(Duration::from_millis(50));

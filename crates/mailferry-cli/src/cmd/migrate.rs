@@ -211,6 +211,7 @@ async fn run_groupware_only(args: &MigrateArgs) -> anyhow::Result<ExitCode> {
     let state_dir = args.state_dir()?;
     let id = job_id(&job.source.describe(), &job.target.describe());
     let state_file = state_dir.join(format!("{id}.sqlite"));
+    let _lock = lock_state(&state_file)?;
     let store = Store::open_sqlite(&state_file)
         .await
         .with_context(|| format!("cannot open the state database `{}`", state_file.display()))?;
@@ -247,6 +248,7 @@ async fn run_account(
     let id = job_id(&source.describe(), &target.describe());
     let state_file = state_dir.join(format!("{id}.sqlite"));
     options.spool_dir = Some(state_dir.to_path_buf());
+    let _lock = lock_state(&state_file)?;
     let store = Store::open_sqlite(&state_file)
         .await
         .with_context(|| format!("cannot open the state database `{}`", state_file.display()))?;
@@ -481,6 +483,32 @@ fn peak_rss_bytes() -> Option<u64> {
 }
 
 /// One state file per pair of accounts, named so an admin can find it.
+/// Takes the state's lock for the whole run (held until the returned file is dropped, and
+/// by the system until the process ends, however it ends): two runs of one pair of accounts
+/// at once could each copy a message the other has not recorded yet (issue 19).
+fn lock_state(state_file: &Path) -> anyhow::Result<std::fs::File> {
+    if let Some(dir) = state_file.parent() {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create the state directory `{}`", dir.display()))?;
+    }
+    let path = state_file.with_extension("lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("cannot open the state's lock file `{}`", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => bail!(
+            "another mailferry run is migrating this pair of accounts right now (its state `{}` is locked); wait until it has ended, or stop it: two runs at once could copy a message twice",
+            state_file.display()
+        ),
+        Err(std::fs::TryLockError::Error(e)) => Err(e)
+            .with_context(|| format!("cannot lock the state's lock file `{}`", path.display())),
+    }
+}
+
 fn job_id(source: &str, target: &str) -> String {
     let clean = |s: &str| {
         s.chars()

@@ -433,3 +433,45 @@ fn a_target_that_stops_reading_mid_append_times_out_and_a_rerun_finishes() {
     pair.assert_verified();
     assert_eq!(count(&pair.target, USER2), 1);
 }
+
+/// 19.9: a second run of the same pair of accounts while the first runs is refused with a
+/// clear message, instead of copying alongside it; the first finishes unharmed.
+#[test]
+fn a_second_run_of_the_same_accounts_at_once_is_refused() {
+    let pair = Pair::new(Dovecot::start().unwrap());
+    let corpus = bulk_corpus(200, 600, 2);
+    pair.source.fill(USER1, USER1_PASSWORD, &corpus).unwrap();
+    let proxy = FaultProxy::start(
+        format!("127.0.0.1:{}", pair.source.imap_port())
+            .parse()
+            .unwrap(),
+    );
+    proxy.set_delay(Duration::from_millis(3));
+    let report = pair.state.path().join("first.json");
+    let mut args = pair.migrate_args(&report);
+    args[2] = format!("imap://{USER1}@127.0.0.1:{}", proxy.port());
+    let mut first = Command::new(env!("CARGO_BIN_EXE_mailferry"))
+        .args(&args)
+        .envs(Pair::env())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(wait_until(Duration::from_secs(60), || count(
+        &pair.target,
+        USER2
+    ) > 0));
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    let second = mailferry(&argv, &Pair::env());
+    let still_running = first.try_wait().unwrap().is_none();
+    crate::common::assert_clean_failure(&second, &["another mailferry run", "locked"]);
+    assert!(
+        still_running,
+        "the first run ended before the second was tried"
+    );
+    let status = first.wait().unwrap();
+    assert!(status.success(), "the first run: {status:?}");
+    pair.assert_verified();
+    assert_eq!(count(&pair.target, USER2) as usize, corpus.message_count());
+}

@@ -66,17 +66,17 @@ fn good_fields(i: usize) -> Vec<String> {
         format!("user{i}"),
         format!("\"Pw;{i}\"\"x\""),
         format!("imap{}.old.example", i % 7),
-        if i % 3 == 0 { "kolab" } else { "imap" }.into(),
+        if i.is_multiple_of(3) { "kolab" } else { "imap" }.into(),
         format!("user{i}@new.example"),
         String::new(),
         format!("\"Tw;{i}\"\"y\""),
         format!("imap.new.example:{}", 990 + i % 5),
-        if i % 2 == 0 {
+        if i.is_multiple_of(2) {
             "2026-12-18 22:00".into()
         } else {
             String::new()
         },
-        if i % 4 == 0 {
+        if i.is_multiple_of(4) {
             "2026-12-21T08:00:00+01:00".into()
         } else {
             String::new()

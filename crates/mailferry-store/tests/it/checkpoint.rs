@@ -139,7 +139,7 @@ async fn many_rows_at_once(db: Db) {
         state,
         target_uid,
         flags: format!("$K{uid}"),
-        detail: (uid % 7 == 0).then(|| format!("detail {uid}")),
+        detail: uid.is_multiple_of(7).then(|| format!("detail {uid}")),
     };
     let pending: Vec<MappedMessage> = (1..=333)
         .map(|uid| row(uid, MessageState::Pending, None))

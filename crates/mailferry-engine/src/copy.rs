@@ -108,7 +108,7 @@ pub async fn migrate(
         .map_err(EngineError::imap(Side::Source))?;
     // With their STATUS (in the LIST itself under LIST-STATUS): a folder is skipped only when
     // the target is as the last pass left it, too.
-    let target_folders = target
+    let mut target_folders = target
         .session
         .list_folders(true)
         .await
@@ -154,6 +154,18 @@ pub async fn migrate(
         .into_iter()
         .map(|cp| (cp.source_folder.clone(), cp))
         .collect();
+    let renames = crate::mail::rename::follow_renames(
+        &mut source.session,
+        &mut target.session,
+        store,
+        &job.id,
+        &source_folders,
+        &mappings,
+        &mut checkpoints,
+        &mut target_folders,
+        options.dry_run,
+    )
+    .await?;
     let tallies = store.folder_tallies(&job.id).await?;
 
     let mut work = Vec::new();
@@ -186,6 +198,9 @@ pub async fn migrate(
             unchanged: skip,
             ..FolderReport::default()
         };
+        if let Some(note) = renames.get(&key) {
+            folder_report.notes.push(note.clone());
+        }
         if skip {
             folder_report.target_messages = target_folder
                 .and_then(|t| t.status.as_ref())

@@ -270,6 +270,20 @@ impl Session {
         })
     }
 
+    /// RENAME (RFC 3501 §6.3.5): the folder keeps its messages, UIDs and UIDVALIDITY on
+    /// servers that move it (Dovecot, Cyrus); its children move with it.
+    pub async fn rename(&mut self, from: &[u8], to: &[u8]) -> Result<(), ImapError> {
+        let line = [
+            b"RENAME ".as_slice(),
+            &quote(from),
+            b" ",
+            &quote(to),
+            b"\r\n",
+        ]
+        .concat();
+        self.run_ok("RENAME", &line).await.map(drop)
+    }
+
     pub async fn subscribe(&mut self, raw_name: &[u8]) -> Result<(), ImapError> {
         let line = [b"SUBSCRIBE ".as_slice(), &quote(raw_name), b"\r\n"].concat();
         self.run_ok("SUBSCRIBE", &line).await.map(drop)

@@ -161,6 +161,38 @@ impl Store {
         Ok(())
     }
 
+    /// Moves a folder's checkpoint and map to a new source name and target folder (it was
+    /// renamed at the source, keeping its UIDVALIDITY), in one transaction.
+    pub async fn move_folder(
+        &self,
+        job: &str,
+        from: &str,
+        to: &str,
+        target_folder: &str,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool().begin().await?;
+        sqlx::query(
+            "UPDATE message_map SET source_folder = $3 WHERE job_id = $1 AND source_folder = $2",
+        )
+        .bind(job)
+        .bind(from)
+        .bind(to)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE folder_checkpoint SET source_folder = $3, target_folder = $4 \
+             WHERE job_id = $1 AND source_folder = $2",
+        )
+        .bind(job)
+        .bind(from)
+        .bind(to)
+        .bind(target_folder)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Forgets a folder's checkpoint and map (its UIDVALIDITY changed: the UIDs mean nothing).
     pub async fn forget_folder(&self, job: &str, source_folder: &str) -> Result<(), StoreError> {
         let mut tx = self.pool().begin().await?;

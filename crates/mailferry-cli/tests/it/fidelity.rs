@@ -475,3 +475,53 @@ fn a_second_run_of_the_same_accounts_at_once_is_refused() {
     pair.assert_verified();
     assert_eq!(count(&pair.target, USER2) as usize, corpus.message_count());
 }
+
+/// 19.8: folders renamed at the source between passes (one alone, and a parent with its
+/// children) are followed: renamed on the target too, nothing copied again, said so.
+#[test]
+fn folders_renamed_at_the_source_are_followed_not_copied_again() {
+    let pair = Pair::new(Dovecot::start().unwrap());
+    let corpus = mailferry_testkit::nasty_corpus(false);
+    pair.source.fill(USER1, USER1_PASSWORD, &corpus).unwrap();
+    pair.migrate(&[]);
+    let before = count(&pair.target, USER2);
+    for (from, to) in [
+        ("Projekte Übersicht", "Projekte 2024"),
+        ("Archive", "Altes Archiv"),
+    ] {
+        pair.source
+            .doveadm(&["mailbox", "rename", "-u", USER1, from, to])
+            .unwrap();
+    }
+    let report = pair.migrate(&[]);
+    assert_eq!(report["outcome"], "Complete", "{report}");
+    assert_eq!(
+        total(&report, "copied"),
+        0,
+        "nothing is copied again: {report}"
+    );
+    let notes = report["folders"].to_string();
+    for old in ["Projekte Übersicht", "Archive/2019/Q1"] {
+        assert!(
+            notes.contains(&format!("renamed at the source from `{old}`")),
+            "{old}: {report}"
+        );
+    }
+    assert_eq!(count(&pair.target, USER2), before, "no message twice");
+    let names: Vec<String> = doveadm_counts(&pair.target, USER2)
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect();
+    for name in ["Projekte 2024", "Altes Archiv", "Altes Archiv/2019/Q1"] {
+        assert!(names.contains(&name.to_string()), "{name}: {names:?}");
+    }
+    for name in ["Projekte Übersicht", "Archive", "Archive/2019/Q1"] {
+        assert!(
+            !names.contains(&name.to_string()),
+            "{name} is left: {names:?}"
+        );
+    }
+    pair.assert_verified();
+    let quiet = pair.migrate(&[]);
+    assert_eq!(total(&quiet, "copied"), 0, "{quiet}");
+}

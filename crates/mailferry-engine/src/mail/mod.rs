@@ -3,3 +3,4 @@
 //! The run itself is in [`crate::copy`].
 
 pub(crate) mod plan;
+pub(crate) mod rename;

@@ -66,6 +66,7 @@ pub async fn migrate(
     let options = &job.options;
     let session_options = SessionOptions {
         timeout: Duration::from_secs(options.timeout_seconds),
+        compress: options.compress,
         ..SessionOptions::default()
     };
     // The bandwidth cap applies to what is read from the source, over all its connections.
@@ -333,8 +334,16 @@ async fn worker(
         // A lost connection is retried on fresh ones, with backoff: the pass is idempotent,
         // so a retry only does what the failed attempt did not finish.
         let mut attempt = 0;
+        let planned_notes = folder_report.notes.clone();
         loop {
             attempt += 1;
+            if attempt > 1 {
+                // What an attempt found wrong is found again by the next (failed messages are
+                // tried again): the report says it once, as the last attempt saw it.
+                folder_report.failed.clear();
+                folder_report.skipped.clear();
+                folder_report.notes.clone_from(&planned_notes);
+            }
             let (mut source, mut target) = match sessions.take() {
                 Some(pair) => pair,
                 None => match connect_pair(source_pool, target_pool).await {
@@ -669,7 +678,14 @@ async fn copy_folder(
             .iter()
             .filter_map(|f| Some((f.uid?, f.flags.clone()?)))
             .collect();
-        (new, changes, selected.vanished.iter().collect())
+        // Only UIDs the map knows matter; the set may hold huge ranges (RFC 7162 §3.2.10
+        // lets a server name UIDs that never existed), so it is never listed out.
+        let vanished = map
+            .keys()
+            .copied()
+            .filter(|uid| selected.vanished.contains(*uid))
+            .collect();
+        (new, changes, vanished)
     } else {
         let all = source
             .fetch_meta(FetchRange::All, None, false)

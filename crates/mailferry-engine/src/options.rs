@@ -55,6 +55,9 @@ pub struct CopyOptions {
     pub timeout_seconds: u64,
     /// Cap on bytes per second read from the source, across all connections of the run.
     pub max_bandwidth: Option<u64>,
+    /// COMPRESS=DEFLATE on both sides where offered (off by default: on a fast link it
+    /// costs more CPU than it saves; see bench/RESULTS.md).
+    pub compress: bool,
 }
 
 impl Default for CopyOptions {
@@ -78,6 +81,7 @@ impl Default for CopyOptions {
             spool_dir: None,
             timeout_seconds: 60,
             max_bandwidth: None,
+            compress: false,
         }
     }
 }

@@ -323,7 +323,10 @@ impl Session {
         for item in done.data.into_iter().chain(self.take_unsolicited()) {
             match item {
                 Untagged::Exists(n) => selected.exists = n,
-                Untagged::Vanished { uids, .. } => selected.vanished = uids,
+                // A server may split what vanished over several responses (issue 19).
+                Untagged::Vanished { uids, .. } => {
+                    selected.vanished = selected.vanished.union(&uids)
+                }
                 Untagged::Status(status) => match status.code {
                     Some(Code::UidValidity(v)) => selected.uid_validity = v,
                     Some(Code::UidNext(n)) => selected.uid_next = Some(n),

@@ -115,6 +115,10 @@ impl Pool {
             .expect("the host semaphore is never closed");
         let mut session = Session::connect(&self.endpoint, self.options.clone()).await?;
         session.login(&self.auth).await?;
+        if self.options.compress {
+            // Not offered: the session goes on uncompressed.
+            session.compress().await?;
+        }
         session.enable(&self.enable).await?;
         Ok(Pooled {
             session,

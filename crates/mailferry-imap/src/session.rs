@@ -36,6 +36,9 @@ pub struct SessionOptions {
     pub max_response: usize,
     /// A bandwidth cap on what is read, shared with other sessions.
     pub read_limit: Option<std::sync::Arc<crate::rate_limit::RateLimit>>,
+    /// COMPRESS=DEFLATE (RFC 4978) after login where the server offers it: fewer bytes on a
+    /// slow link, more CPU on both ends.
+    pub compress: bool,
 }
 
 impl Default for SessionOptions {
@@ -44,6 +47,7 @@ impl Default for SessionOptions {
             timeout: Duration::from_secs(60),
             max_response: 64 * 1024 * 1024,
             read_limit: None,
+            compress: false,
         }
     }
 }

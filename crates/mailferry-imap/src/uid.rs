@@ -30,6 +30,31 @@ impl UidSet {
         Self { ranges }
     }
 
+    /// Builds a set from ranges `(first, last)` in any order without listing their UIDs:
+    /// `1:4294967295` costs one range, not four billion entries.
+    pub fn from_ranges(ranges: impl IntoIterator<Item = (u32, u32)>) -> Self {
+        let mut all: Vec<(u32, u32)> = ranges
+            .into_iter()
+            .map(|(a, b)| if a <= b { (a, b) } else { (b, a) })
+            .map(|(a, b)| (a.max(1), b))
+            .filter(|(a, b)| a <= b && *b != 0)
+            .collect();
+        all.sort_unstable();
+        let mut ranges: Vec<(u32, u32)> = Vec::with_capacity(all.len());
+        for (a, b) in all {
+            match ranges.last_mut() {
+                Some((_, end)) if a <= end.saturating_add(1) => *end = (*end).max(b),
+                _ => ranges.push((a, b)),
+            }
+        }
+        Self { ranges }
+    }
+
+    /// The UIDs of both sets.
+    pub fn union(&self, other: &UidSet) -> UidSet {
+        UidSet::from_ranges(self.ranges.iter().chain(other.ranges.iter()).copied())
+    }
+
     pub fn is_empty(&self) -> bool {
         self.ranges.is_empty()
     }
@@ -69,7 +94,7 @@ impl FromStr for UidSet {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let fail = || UidSetError(s.to_string());
-        let mut uids = Vec::new();
+        let mut ranges = Vec::new();
         for part in s.split(',') {
             let (a, b) = match part.split_once(':') {
                 Some((a, b)) => (a, b),
@@ -80,13 +105,11 @@ impl FromStr for UidSet {
             if a == 0 || b == 0 {
                 return Err(fail());
             }
-            let (low, high) = if a <= b { (a, b) } else { (b, a) };
-            if (high - low) > 10_000_000 {
-                return Err(fail());
-            }
-            uids.extend(low..=high);
+            // Kept as ranges: any range is fine (issue 19: over 10 million UIDs used to be
+            // refused, and smaller ones listed UID by UID).
+            ranges.push((a, b));
         }
-        Ok(Self::from_uids(uids))
+        Ok(Self::from_ranges(ranges))
     }
 }
 
@@ -105,6 +128,18 @@ mod tests {
         assert!("a".parse::<UidSet>().is_err());
     }
 
+    #[test]
+    fn huge_ranges_are_kept_as_ranges() {
+        let set: UidSet = "1:4294967295".parse().unwrap();
+        assert_eq!(set.len(), u32::MAX as usize);
+        assert!(set.contains(4_000_000_000));
+        assert_eq!(set.to_string(), "1:4294967295");
+        let set: UidSet = "20000000:1,30000000:40000000".parse().unwrap();
+        assert_eq!(set.to_string(), "1:20000000,30000000:40000000");
+        let union = set.union(&"20000001:29999999".parse().unwrap());
+        assert_eq!(union.to_string(), "1:40000000");
+    }
+
     proptest! {
         #[test]
         fn display_parse_round_trip(uids in proptest::collection::vec(1u32..5000, 1..200)) {
@@ -113,6 +148,13 @@ mod tests {
             prop_assert_eq!(&again, &set);
             let mut sorted = uids; sorted.sort_unstable(); sorted.dedup();
             prop_assert_eq!(set.iter().collect::<Vec<_>>(), sorted);
+        }
+
+        #[test]
+        fn ranges_and_uids_make_the_same_set(ranges in proptest::collection::vec((1u32..3000, 1u32..3000), 1..20)) {
+            let by_range = UidSet::from_ranges(ranges.clone());
+            let by_uid = UidSet::from_uids(ranges.iter().flat_map(|&(a, b)| a.min(b)..=a.max(b)));
+            prop_assert_eq!(by_range, by_uid);
         }
     }
 }

@@ -352,5 +352,13 @@ mod tests {
             crate::redact("sqlite:///tmp/x.sqlite"),
             "sqlite:///tmp/x.sqlite"
         );
+        assert_eq!(
+            crate::redact("postgres://db:5432/mf?user=mf&password=s3cret&sslmode=require"),
+            "postgres://db:5432/mf?user=mf&password=***&sslmode=require"
+        );
+        assert_eq!(
+            crate::redact("postgres://mf:pw@db/mf?sslpassword=k3y"),
+            "postgres://mf:***@db/mf?sslpassword=***"
+        );
     }
 }

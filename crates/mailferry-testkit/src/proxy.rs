@@ -50,6 +50,8 @@ struct Shared {
     /// refusal's status and code (` NO [LIMIT] `).
     rewrites: Mutex<HashMap<u64, Vec<Rewrite>>>,
     accepted: AtomicUsize,
+    /// Bytes forwarded from server to client, over all connections.
+    downstream: AtomicU64,
     /// Connections whose client has not closed its side yet, and the most there were.
     client_open: AtomicUsize,
     peak: AtomicUsize,
@@ -115,6 +117,7 @@ impl FaultProxy {
             refused: AtomicUsize::new(0),
             rewrites: Mutex::new(HashMap::new()),
             accepted: AtomicUsize::new(0),
+            downstream: AtomicU64::new(0),
             client_open: AtomicUsize::new(0),
             peak: AtomicUsize::new(0),
             next_id: AtomicU64::new(0),
@@ -226,6 +229,11 @@ impl FaultProxy {
     /// Commands answered NO [LIMIT] so far (see [`FaultProxy::refuse_commands`]).
     pub fn refused_commands(&self) -> usize {
         self.shared.refused.load(Ordering::SeqCst)
+    }
+
+    /// Bytes the server sent the client so far, over all connections (as on the wire).
+    pub fn downstream_bytes(&self) -> u64 {
+        self.shared.downstream.load(Ordering::SeqCst)
     }
 
     /// Connections accepted so far, refused ones included.
@@ -403,6 +411,11 @@ fn pump(shared: &Shared, id: u64, mut from: TcpStream, mut to: TcpStream, downst
                 }
                 continue;
             }
+        }
+        if downstream {
+            shared
+                .downstream
+                .fetch_add(forward as u64, Ordering::SeqCst);
         }
         if to.write_all(&data[..forward]).is_err() || cut {
             break;

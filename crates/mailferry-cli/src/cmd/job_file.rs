@@ -30,6 +30,7 @@
 //! sync_deletes = false
 //! subscriptions = true
 //! max_bandwidth = "10M"               # bytes per second read from the source, per account
+//! compress = false                    # true: COMPRESS=DEFLATE where offered, as --compress
 //! no_groupware = false                # true: mail only, as --no-groupware
 //!
 //! [[account]]
@@ -166,6 +167,7 @@ struct OptionsSection {
     sync_deletes: Option<bool>,
     subscriptions: Option<bool>,
     max_bandwidth: Option<Spanned<toml::Value>>,
+    compress: Option<bool>,
     no_groupware: Option<bool>,
 }
 
@@ -1163,6 +1165,9 @@ fn copy_options(section: &OptionsSection, problems: &mut Problems<'_>) -> CopyOp
     }
     if let Some(v) = section.subscriptions {
         options.subscriptions = v;
+    }
+    if let Some(v) = section.compress {
+        options.compress = v;
     }
     options
 }

@@ -204,7 +204,7 @@ mod tests {
         let rows = vec![row(&a, true), row(&b, false)];
         assert!(same_messages(&rows, &[a.clone(), b.clone()]));
         // One deleted since: the rest still match.
-        assert!(same_messages(&rows, &[b.clone()]));
+        assert!(same_messages(&rows, std::slice::from_ref(&b)));
         // Other messages under the same UIDs: not the same folder.
         let other = meta(2, 201, "02-Jan-2020 10:00:00 +0000");
         assert!(!same_messages(&rows, &[a.clone(), other]));

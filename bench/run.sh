@@ -16,6 +16,7 @@
 #   BENCH_SKIP_BUILD=1       do not run cargo; use the binaries as they are
 #   BENCH_TESTSERVERS=PATH   mf-testservers binary (default target/release/...)
 #   BENCH_MAILFERRY=PATH     mailferry binary (default target/release/mailferry)
+#   BENCH_MAILFERRY_ARGS=".." extra flags for every mailferry run (e.g. --compress)
 #   BENCH_OUT=DIR            where results go (default bench/out)
 #   BENCH_SERVERS_DIR=DIR    where both Dovecot instances keep their mail (default
 #       /tmp/mailferry-testkit; e.g. /dev/shm/mf-bench for a tmpfs, so that the state of
@@ -190,7 +191,7 @@ srv_cpu() { # MASTER_PID -> CPU seconds so far, or empty
 # --- tools --------------------------------------------------------------------
 # tool_command TOOL INDEX: sets CMD to the per-user command line.
 tool_command() {
-  local tool=$1 i=$2
+  local tool=$1 i=$2 # and $pass, from run_pass
   local user pw tuser tpw
   user=$(user_name "$i")
   pw=$(user_password "$i")
@@ -203,7 +204,10 @@ tool_command() {
         "$MAILFERRY" migrate
         --from "imap://$user@127.0.0.1:$SRC_PORT"
         --to "imap://$tuser@127.0.0.1:$DST_PORT"
-        --plaintext --state-dir "$RUN/mailferry/$user/state")
+        --plaintext --state-dir "$RUN/mailferry/$user/state"
+        --report "$RUN/mailferry/$user/report-$pass.json")
+      # shellcheck disable=SC2206 # word splitting wanted: a list of flags
+      [[ -n ${BENCH_MAILFERRY_ARGS:-} ]] && CMD+=($BENCH_MAILFERRY_ARGS)
       ;;
     mbsync)
       local dir=$RUN/mbsync/$user

@@ -1,7 +1,8 @@
 //! mailferry's copy engine: one account from a source to a target, exactly and repeatably.
 //!
 //! # Layout
-//! - [`copy`]: a run ([`copy::migrate`]): plan, then per folder dedup, copy, flags, deletions,
+//! - [`account`]: one account's pass as a whole ([`run_account`]): mail, then groupware.
+//! - [`mail`]: a run ([`mail::migrate`]): plan, then per folder dedup, copy, flags, deletions,
 //!   with checkpoints in [`mailferry_store`] written ahead of every APPEND.
 //! - [`verify`]: an independent comparison of source and target, no state involved.
 //! - [`groupware`]: calendars, tasks and contacts over CalDAV/CardDAV: copy with dedup by
@@ -15,19 +16,20 @@
 //! recorded as pending before its APPEND and confirmed after; a pending one is looked up on
 //! the target before it is sent again.
 
-pub mod copy;
+pub mod account;
 pub mod error;
 pub mod fingerprint;
 pub mod folder_map;
 pub mod groupware;
-mod mail;
+pub mod mail;
 pub mod options;
 pub mod progress;
 pub mod report;
 pub mod verify;
 
-pub use copy::{migrate, Job, RoundTrips};
+pub use account::run_account;
 pub use error::{EngineError, Side};
+pub use mail::{migrate, Job, RoundTrips};
 pub use options::{Account, CopyOptions};
 pub use progress::{Progress, ProgressSnapshot};
 pub use report::{FolderReport, MessageProblem, Outcome, Report};

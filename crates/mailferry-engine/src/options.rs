@@ -24,10 +24,9 @@ impl Account {
 pub struct CopyOptions {
     /// Connections per side (folders are spread over them).
     pub connections: usize,
-    /// Cap of connections per host across all runs of this process.
+    /// Cap of connections per host across all accounts of a run (`--per-host-connections`):
+    /// what the caller builds the jobs' [`mailferry_imap::ConnectionBudget`] with.
     pub per_host_cap: usize,
-    /// Cap of connections of this whole process to all hosts (the first run's setting wins).
-    pub global_cap: Option<usize>,
     /// Folders to include (matched against the source's folder name); all when empty.
     pub include: Vec<Regex>,
     pub exclude: Vec<Regex>,
@@ -65,7 +64,6 @@ impl Default for CopyOptions {
         Self {
             connections: 4,
             per_host_cap: 16,
-            global_cap: None,
             include: Vec::new(),
             exclude: Vec::new(),
             map: Vec::new(),

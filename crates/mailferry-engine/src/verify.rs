@@ -10,10 +10,10 @@ use mailferry_imap::datetime::internal_date_to_unix;
 use mailferry_imap::{FetchRange, MessageMeta, Session, SessionOptions};
 use serde::Serialize;
 
-use crate::copy::describe;
 use crate::error::{EngineError, Side};
 use crate::fingerprint::body_hash;
 use crate::folder_map::map_folders;
+use crate::mail::describe;
 use crate::options::{Account, CopyOptions};
 
 /// The differences in one folder.
@@ -81,10 +81,10 @@ pub async fn verify(
     };
     let mut src = connect(source, &session_options, Side::Source).await?;
     let mut dst = connect(target, &session_options, Side::Target).await?;
-    let source_scheme = crate::copy::naming_scheme(&mut src)
+    let source_scheme = crate::mail::run::naming_scheme(&mut src)
         .await
         .map_err(EngineError::imap(Side::Source))?;
-    let target_scheme = crate::copy::naming_scheme(&mut dst)
+    let target_scheme = crate::mail::run::naming_scheme(&mut dst)
         .await
         .map_err(EngineError::imap(Side::Target))?;
     let source_folders = src
@@ -210,7 +210,7 @@ async fn read_folder(
                 meta.uid,
                 Some(meta.size),
                 chunk,
-                crate::copy::HashWriter::default(),
+                crate::mail::dedup::HashWriter::default(),
             )
             .await?;
         hashes.insert(meta.uid, hasher.finish());

@@ -43,7 +43,7 @@ pub use error::ImapError;
 pub use mailbox::{Folder, Resync, Selected, SpecialUse};
 pub use message::{AppendOutcome, AppendRequest, Appended, FetchRange, MessageMeta};
 pub use parse::ParseError;
-pub use pool::{Pool, Pooled};
+pub use pool::{ConnectionBudget, Pool, Pooled};
 pub use rate_limit::RateLimit;
 pub use session::{Capabilities, Completion, Session, SessionOptions, SessionStats};
 pub use transport::TlsOptions;

@@ -1,9 +1,9 @@
-//! Connections to one endpoint, reused, under a cap per host shared by every pool that
-//! talks to that host: servers limit connections per user and per client address
+//! Connections to one endpoint, reused, under a cap per host shared by every pool of one
+//! [`ConnectionBudget`]: servers limit connections per user and per client address
 //! (Dovecot's `mail_max_userip_connections` defaults to 10), and going over gets a BYE.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -11,29 +11,62 @@ use crate::endpoint::{Auth, Endpoint};
 use crate::error::ImapError;
 use crate::session::{Session, SessionOptions};
 
-/// Caps per host, process-wide.
-fn host_caps() -> &'static Mutex<HashMap<String, Arc<Semaphore>>> {
-    static CAPS: OnceLock<Mutex<HashMap<String, Arc<Semaphore>>>> = OnceLock::new();
-    CAPS.get_or_init(Default::default)
+/// The connections a caller allows: at most `per_host` to any one host (counted over every
+/// pool made with this budget, whatever user or job they serve), and at most `global` to
+/// all hosts together. The caller that owns the connections makes one (the CLI for its run,
+/// the service for its process) and hands it to every job; clones share the caps.
+#[derive(Debug, Clone)]
+pub struct ConnectionBudget {
+    inner: Arc<Budget>,
 }
 
-/// The semaphore limiting connections to `host` (the first caller's cap wins).
-pub fn host_semaphore(host: &str, cap: usize) -> Arc<Semaphore> {
-    let mut caps = host_caps()
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    caps.entry(host.to_ascii_lowercase())
-        .or_insert_with(|| Arc::new(Semaphore::new(cap.max(1))))
-        .clone()
+#[derive(Debug)]
+struct Budget {
+    per_host: usize,
+    hosts: Mutex<HashMap<String, Arc<Semaphore>>>,
+    global: Option<(usize, Arc<Semaphore>)>,
 }
 
-/// The cap on connections of this whole process, to every host (the first caller's cap wins;
-/// `None` from every caller means no global cap).
-fn global_semaphore(cap: Option<usize>) -> Option<Arc<Semaphore>> {
-    static GLOBAL: OnceLock<Option<Arc<Semaphore>>> = OnceLock::new();
-    GLOBAL
-        .get_or_init(|| cap.map(|c| Arc::new(Semaphore::new(c.max(1)))))
-        .clone()
+impl ConnectionBudget {
+    pub fn new(per_host: usize, global: Option<usize>) -> Self {
+        Self {
+            inner: Arc::new(Budget {
+                per_host: per_host.max(1),
+                hosts: Mutex::default(),
+                global: global.map(|g| (g.max(1), Arc::new(Semaphore::new(g.max(1))))),
+            }),
+        }
+    }
+
+    /// The cap per host.
+    pub fn per_host(&self) -> usize {
+        self.inner.per_host
+    }
+
+    /// The cap for all hosts together, if there is one.
+    pub fn global(&self) -> Option<usize> {
+        self.inner.global.as_ref().map(|(cap, _)| *cap)
+    }
+
+    fn host(&self, host: &str) -> Arc<Semaphore> {
+        let mut hosts = self
+            .inner
+            .hosts
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        hosts
+            .entry(host.to_ascii_lowercase())
+            .or_insert_with(|| Arc::new(Semaphore::new(self.inner.per_host)))
+            .clone()
+    }
+}
+
+impl Default for ConnectionBudget {
+    /// 16 per host (Dovecot allows 10 per user and address by default; other users count
+    /// apart), no cap for all hosts.
+    fn default() -> Self {
+        Self::new(16, None)
+    }
 }
 
 /// A pool of logged-in sessions to one endpoint as one user.
@@ -56,26 +89,15 @@ pub struct Pooled {
 }
 
 impl Pool {
-    /// `per_host_cap` limits connections to the endpoint's host across all pools;
-    /// `global_cap` (first caller wins) limits this process's connections to all hosts.
+    /// Sessions to `endpoint` as `auth`, within `budget`'s caps.
     pub fn new(
         endpoint: Endpoint,
         auth: Auth,
         options: SessionOptions,
-        per_host_cap: usize,
+        budget: &ConnectionBudget,
     ) -> Self {
-        Self::with_global_cap(endpoint, auth, options, per_host_cap, None)
-    }
-
-    pub fn with_global_cap(
-        endpoint: Endpoint,
-        auth: Auth,
-        options: SessionOptions,
-        per_host_cap: usize,
-        global_cap: Option<usize>,
-    ) -> Self {
-        let host = host_semaphore(&endpoint.host, per_host_cap);
-        let global = global_semaphore(global_cap);
+        let host = budget.host(&endpoint.host);
+        let global = budget.inner.global.as_ref().map(|(_, s)| s.clone());
         Self {
             endpoint,
             auth,

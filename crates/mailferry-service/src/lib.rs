@@ -53,13 +53,21 @@ pub struct AppState {
     /// Failed admin logins by client address, for the web UI and the API alike: after a few,
     /// that address waits, whichever door it knocks on.
     pub logins: ui::LoginLimiter,
+    /// The connections this process's passes may open, per mail host and in all
+    /// (`per_host_connections`, `max_connections`), shared by every worker.
+    pub budget: mailferry_imap::ConnectionBudget,
 }
 
 impl AppState {
     pub fn new(store: Store, sealer: Sealer, config: ServiceConfig) -> Arc<Self> {
+        let budget = mailferry_imap::ConnectionBudget::new(
+            config.per_host_connections,
+            config.max_connections,
+        );
         Arc::new(Self {
             store,
             sealer,
+            budget,
             config,
             live: Mutex::new(HashMap::new()),
             logins: ui::LoginLimiter::default(),

@@ -6,8 +6,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use mailferry_engine::groupware::{copy_groupware, GroupwareJob};
-use mailferry_engine::{migrate, Account, CopyOptions, Job, Outcome, Progress};
+use mailferry_engine::groupware::GroupwareJob;
+use mailferry_engine::{run_account, Account, CopyOptions, Job, Outcome, Progress};
 use mailferry_imap::Auth;
 use mailferry_store::{MigrationRecord, MigrationState, Pass};
 use secrecy::SecretString;
@@ -152,9 +152,9 @@ async fn run_pass(
                 options: CopyOptions {
                     connections: state.config.connections_per_migration,
                     per_host_cap: state.config.per_host_connections,
-                    global_cap: state.config.max_connections,
                     ..CopyOptions::default()
                 },
+                budget: state.budget.clone(),
             };
             if let Ok(mut live) = state.live.lock() {
                 live.insert(id.clone(), progress.clone());
@@ -170,19 +170,15 @@ async fn run_pass(
             if state.config.panic_in_pass {
                 panic!("fault injected for a test: a panic in the pass");
             }
-            let mut result = migrate(&job, &state.store, progress.clone()).await;
             // Calendars, tasks and contacts after the mail, when both sides have them.
-            if let Ok((report, _)) = &mut result {
-                if !progress.stopping() {
-                    match groupware_job(state, &record, &job).await {
-                        Ok(Some(groupware)) => {
-                            report.groupware =
-                                Some(copy_groupware(&groupware, &state.store, &progress).await);
-                        }
-                        Ok(None) => {}
-                        Err(problem) => report.problems.push(problem),
-                    }
-                }
+            let (groupware, problem) = match groupware_job(state, &record, &job).await {
+                Ok(groupware) => (groupware, None),
+                Err(problem) => (None, Some(problem)),
+            };
+            let mut result =
+                run_account(&job, groupware.as_ref(), &state.store, progress.clone()).await;
+            if let (Ok((report, _)), Some(problem)) = (&mut result, problem) {
+                report.problems.push(problem);
             }
             drop(keeper);
             save_progress(state, &id, &progress).await;
@@ -248,7 +244,7 @@ async fn run_pass(
                 }
                 Err(e) => {
                     let hint = e.imap_error().and_then(|i| i.hint());
-                    let mut reason = mailferry_engine::copy::describe(&e);
+                    let mut reason = mailferry_engine::mail::describe(&e);
                     if let Some(hint) = hint {
                         reason.push_str(&format!(" (what to do: {hint})"));
                     }

@@ -18,8 +18,9 @@ use anyhow::{bail, Context};
 use clap::{ArgGroup, Args};
 use mailferry_engine::groupware::{copy_groupware, GroupwareJob};
 use mailferry_engine::{
-    migrate, Account, CopyOptions, Job, Outcome, Progress, ProgressSnapshot, Report, RoundTrips,
+    Account, CopyOptions, Job, Outcome, Progress, ProgressSnapshot, Report, RoundTrips,
 };
+use mailferry_imap::ConnectionBudget;
 use mailferry_store::Store;
 
 use super::groupware::{is_dav_address, print_groupware};
@@ -134,7 +135,11 @@ pub async fn run(args: MigrateArgs) -> anyhow::Result<ExitCode> {
 
     let progress = Arc::new(Progress::default());
     let ticker = spawn_progress(vec![progress.clone()], args.quiet);
-    let result = run_account(source, target, options, &state_dir, progress, groupware).await;
+    let budget = ConnectionBudget::new(options.per_host_cap, None);
+    let result = run_account(
+        source, target, options, &budget, &state_dir, progress, groupware,
+    )
+    .await;
     ticker.abort();
     let _ = ticker.await;
     let (report, trips) = result?;
@@ -246,6 +251,7 @@ async fn run_account(
     source: Account,
     target: Account,
     mut options: CopyOptions,
+    budget: &ConnectionBudget,
     state_dir: &Path,
     progress: Arc<Progress>,
     groupware: Option<GroupwareJob>,
@@ -262,15 +268,9 @@ async fn run_account(
         source,
         target,
         options,
+        budget: budget.clone(),
     };
-    let (mut report, trips) = migrate(&job, &store, progress.clone()).await?;
-    if let Some(mut groupware) = groupware {
-        groupware.sync_deletes = job.options.sync_deletes;
-        if !progress.stopping() {
-            report.groupware = Some(copy_groupware(&groupware, &store, &progress).await);
-        }
-    }
-    Ok((report, trips))
+    Ok(mailferry_engine::run_account(&job, groupware.as_ref(), &store, progress).await?)
 }
 
 /// How one account of a job file ended.
@@ -364,6 +364,8 @@ async fn run_job_file(args: &MigrateArgs, path: &Path) -> anyhow::Result<ExitCod
     let state_dir = args.state_dir()?;
 
     let slots = Arc::new(tokio::sync::Semaphore::new(args.jobs.unwrap_or(1)));
+    // One budget for every account of the file: the per-host cap holds across them.
+    let budget = ConnectionBudget::new(options.per_host_cap, None);
     let progresses: Vec<Arc<Progress>> = file
         .accounts
         .iter()
@@ -377,17 +379,15 @@ async fn run_job_file(args: &MigrateArgs, path: &Path) -> anyhow::Result<ExitCod
         let slots = slots.clone();
         let options = options.clone();
         let state_dir = state_dir.clone();
-        let groupware = account.groupware.map(|job| GroupwareJob {
-            dry_run: options.dry_run,
-            sync_deletes: options.sync_deletes,
-            ..job
-        });
+        let budget = budget.clone();
+        let groupware = account.groupware;
         let task = tasks.spawn(async move {
             let _slot = slots.acquire_owned().await;
             run_account(
                 account.source,
                 account.target,
                 options,
+                &budget,
                 &state_dir,
                 progress,
                 groupware,

@@ -14,24 +14,36 @@ use crate::error::{EngineError, Side};
 use crate::fingerprint::Fingerprint;
 use crate::folder_map::FolderMapping;
 
+use super::run::Job;
+
 /// What a pass found renamed: per new source folder (its key), the note for the report.
 pub(crate) type Renames = HashMap<String, String>;
 
+/// What the plan of a run knows when renames are looked for; the checkpoints and the target's
+/// folders are updated to match what was followed.
+pub(crate) struct Planned<'a> {
+    pub source_folders: &'a [Folder],
+    pub mappings: &'a [FolderMapping],
+    pub checkpoints: &'a mut HashMap<String, FolderCheckpoint>,
+    pub target_folders: &'a mut Vec<Folder>,
+}
+
 /// Finds the folders renamed at the source since the last pass and moves their state (and,
-/// where it can, their target folder) to the new names. `checkpoints` and `target_folders`
-/// are updated to match.
-#[allow(clippy::too_many_arguments)]
+/// where it can, their target folder) to the new names.
 pub(crate) async fn follow_renames(
     source: &mut Session,
     target: &mut Session,
     store: &Store,
-    job_id: &str,
-    source_folders: &[Folder],
-    mappings: &[FolderMapping],
-    checkpoints: &mut HashMap<String, FolderCheckpoint>,
-    target_folders: &mut Vec<Folder>,
-    dry_run: bool,
+    job: &Job,
+    planned: Planned<'_>,
 ) -> Result<Renames, EngineError> {
+    let Planned {
+        source_folders,
+        mappings,
+        checkpoints,
+        target_folders,
+    } = planned;
+    let (job_id, dry_run) = (job.id.as_str(), job.options.dry_run);
     let mut renames = Renames::new();
     let present: HashSet<String> = source_folders.iter().map(|f| key(&f.raw_name)).collect();
     let mut gone: Vec<FolderCheckpoint> = checkpoints

@@ -389,7 +389,13 @@ async fn qresync_select_reports_flag_changes_and_expunges_in_one_round_trip() {
 #[tokio::test]
 async fn pool_caps_connections_per_host() {
     let server = Dovecot::start().unwrap();
-    let pool = Pool::new(endpoint(&server), auth(), SessionOptions::default(), 2);
+    let budget = mailferry_imap::ConnectionBudget::new(2, None);
+    let pool = Pool::new(
+        endpoint(&server),
+        auth(),
+        SessionOptions::default(),
+        &budget,
+    );
     let a = pool.get().await.unwrap();
     let b = pool.get().await.unwrap();
     assert!(
@@ -462,12 +468,12 @@ async fn a_bandwidth_cap_slows_reads_to_its_rate() {
 async fn a_global_cap_limits_open_connections_to_every_host() {
     let server = Dovecot::start().unwrap();
     // Per host 10, in all 2: the third connection waits; an idle one keeps its place.
-    let pool = Pool::with_global_cap(
+    let budget = mailferry_imap::ConnectionBudget::new(10, Some(2));
+    let pool = Pool::new(
         endpoint(&server),
         auth(),
         SessionOptions::default(),
-        10,
-        Some(2),
+        &budget,
     );
     let a = pool.get().await.unwrap();
     let b = pool.get().await.unwrap();

@@ -31,11 +31,9 @@ use serde::Serialize;
 use tokio::sync::Semaphore;
 
 use crate::config::ServiceConfig;
-use crate::server_type::imap_endpoint;
-use crate::submit::{
-    check_side, store_validated, validate, FieldError, SideFailure, SubmitRequest, Validated,
-};
+use crate::submit::{store_validated, validate, FieldError, SideFailure, SubmitRequest, Validated};
 use crate::AppState;
+use mailferry_engine::account::mail_endpoint;
 
 /// The fields of a line in the list format, in order.
 pub const FIELDS: [&str; 12] = [
@@ -370,8 +368,8 @@ fn account_key(kind: &str, server: &str, login: &str) -> Option<String> {
     } else {
         kind.trim()
     };
-    let server = imap_endpoint(kind, server, false)
-        .or_else(|_| imap_endpoint("imap", server, false))
+    let server = mail_endpoint(kind, server, false)
+        .or_else(|_| mail_endpoint("imap", server, false))
         .map(|e| e.addr())
         .unwrap_or_else(|_| server.trim().to_string());
     Some(format!("{}|{login}", server.to_lowercase()))
@@ -638,6 +636,7 @@ pub async fn check_report(
             &formal.lines,
             config.per_host_connections,
             config.check_timeout,
+            config.ca_file.clone(),
         )
         .await;
         failed_logins = failed.len();
@@ -664,6 +663,7 @@ pub async fn check_logins(
     lines: &[CheckedLine],
     per_host: usize,
     timeout: Duration,
+    ca_file: Option<std::path::PathBuf>,
 ) -> Vec<LoginFailure> {
     let mut hosts: HashMap<String, Arc<Semaphore>> = HashMap::new();
     let mut tasks = Vec::new();
@@ -680,9 +680,11 @@ pub async fn check_logins(
                 .or_insert_with(|| Arc::new(Semaphore::new(per_host.max(1))))
                 .clone();
             let number = line.line;
+            let ca_file = ca_file.clone();
             tasks.push(tokio::spawn(async move {
                 let _permit = host.acquire_owned().await;
-                (number, check_side(&input, timeout, side).await)
+                // Every login of the side, as for a single submission (and the CLI).
+                (number, input.check(side, timeout, ca_file.as_deref()).await)
             }));
         }
     }
@@ -695,17 +697,21 @@ pub async fn check_logins(
                 continue;
             }
         };
-        let Err(failure) = outcome else { continue };
-        match failed.iter_mut().find(|f| f.line == line) {
-            Some(entry) => {
-                entry.side = "both".into();
-                entry.reasons.push(failure);
+        let Err(failures) = outcome else { continue };
+        for failure in failures {
+            match failed.iter_mut().find(|f| f.line == line) {
+                Some(entry) => {
+                    if entry.reasons.iter().any(|r| r.side != failure.side) {
+                        entry.side = "both".into();
+                    }
+                    entry.reasons.push(failure);
+                }
+                None => failed.push(LoginFailure {
+                    line,
+                    side: failure.side.to_string(),
+                    reasons: vec![failure],
+                }),
             }
-            None => failed.push(LoginFailure {
-                line,
-                side: failure.side.to_string(),
-                reasons: vec![failure],
-            }),
         }
     }
     failed.sort_by_key(|f| f.line);
@@ -759,6 +765,7 @@ pub async fn submit_list(
         &formal.lines,
         state.config.per_host_connections,
         state.config.check_timeout,
+        state.config.ca_file.clone(),
     )
     .await;
     let good: Vec<&CheckedLine> = formal

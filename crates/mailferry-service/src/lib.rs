@@ -28,7 +28,6 @@ pub mod control;
 pub mod licence;
 pub mod progress;
 pub mod sealing;
-pub mod server_type;
 pub mod submit;
 pub mod times;
 pub mod ui;

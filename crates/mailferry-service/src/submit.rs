@@ -4,15 +4,15 @@
 use std::time::Duration;
 
 use mailferry_engine::{Account, Side};
-use mailferry_imap::{Auth, Endpoint, Session, SessionOptions};
+use mailferry_imap::{Auth, Endpoint};
 use mailferry_store::{EndpointRecord, NewMigration, SealedMigration, Short, StoreError};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use crate::config::ServiceConfig;
-use crate::server_type::imap_endpoint;
 use crate::times::parse_time;
 use crate::AppState;
+use mailferry_engine::account::mail_endpoint;
 
 /// The fields of PRODUCT.md's list format, as JSON keys.
 #[derive(Debug, Default, Deserialize)]
@@ -224,7 +224,13 @@ fn side(
     };
     let kind = kind.unwrap_or_default();
     if kind.is_empty() {
-        fail("type", "the server type is missing (imap, zimbra, exchange, office365, gmail, kolab, openxchange)".into());
+        fail(
+            "type",
+            format!(
+                "the server type is missing: {}",
+                mailferry_engine::account::usable_names()
+            ),
+        );
     }
     let email = email.unwrap_or_default();
     if email.is_empty() {
@@ -248,14 +254,14 @@ fn side(
     let endpoint = if kind.is_empty() {
         None
     } else {
-        match imap_endpoint(&kind, server.as_deref().unwrap_or(""), insecure) {
+        match mail_endpoint(&kind, server.as_deref().unwrap_or(""), insecure) {
             Ok(endpoint) => Some(endpoint),
             Err(problem) => {
                 fail(problem.field, problem.message);
                 // An unknown type hides nothing else: the server is checked as an IMAP one.
                 if problem.field == "type" {
                     if let Some(server) = server.as_deref() {
-                        if let Err(also) = imap_endpoint("imap", server, insecure) {
+                        if let Err(also) = mail_endpoint("imap", server, insecure) {
                             fail(also.field, also.message);
                         }
                     }
@@ -377,15 +383,56 @@ pub struct CheckFailure {
     pub reasons: Vec<SideFailure>,
 }
 
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct SideFailure {
-    pub side: Side,
-    pub reason: String,
-    pub hint: Option<String>,
+/// One login that failed: the engine's, the same for single submissions, lists and the CLI.
+pub type SideFailure = mailferry_engine::account::LoginFailure;
+
+impl SideInput {
+    /// The side's CalDAV/CardDAV endpoint when an address was given for it (`source.dav`),
+    /// built as the worker builds it; `Err` in words when it cannot be.
+    pub fn dav_endpoint(
+        &self,
+        ca_file: Option<&std::path::Path>,
+        timeout: Duration,
+    ) -> Option<Result<mailferry_dav::DavEndpoint, String>> {
+        let address = self.dav.as_deref()?;
+        let kind = mailferry_engine::account::server_type(&self.record.server_type).ok()?;
+        Some(
+            mailferry_engine::account::dav_endpoint(
+                kind,
+                address,
+                &self.account().auth,
+                self.record.insecure,
+                ca_file.map(std::path::Path::to_path_buf),
+                timeout,
+            )
+            .map_err(|e| mailferry_engine::mail::describe_error(&e)),
+        )
+    }
+
+    /// Tries every login of this side at once (IMAP, and DAV where an address was given),
+    /// within `timeout` each.
+    pub async fn check(
+        &self,
+        side: Side,
+        timeout: Duration,
+        ca_file: Option<&std::path::Path>,
+    ) -> Result<(), Vec<SideFailure>> {
+        let dav = match self.dav_endpoint(ca_file, timeout).transpose() {
+            Ok(dav) => dav,
+            Err(reason) => {
+                return Err(vec![SideFailure {
+                    side,
+                    reason: format!("calendars and contacts (CalDAV/CardDAV): {reason}"),
+                    hint: None,
+                }])
+            }
+        };
+        mailferry_engine::account::check_account(side, &self.account(), dav.as_ref(), timeout).await
+    }
 }
 
-/// Tries both logins at once, each within `timeout`: IMAP, and CalDAV/CardDAV on a side
-/// given an explicit address (`source.dav`, `target.dav`), with the CA certificates of
+/// Tries both sides' logins at once, each within `timeout`: IMAP, and CalDAV/CardDAV on a
+/// side given an explicit address (`source.dav`, `target.dav`), with the CA certificates of
 /// `ca_file` trusted there as for the mail servers. A side fails when either of its logins
 /// does; every reason is kept.
 pub async fn check_credentials(
@@ -393,21 +440,15 @@ pub async fn check_credentials(
     timeout: Duration,
     ca_file: Option<&std::path::Path>,
 ) -> Result<(), CheckFailure> {
-    let (source, target, source_dav, target_dav) = tokio::join!(
-        check_side(&validated.source, timeout, Side::Source),
-        check_side(&validated.target, timeout, Side::Target),
-        check_dav_side(&validated.source, timeout, ca_file, Side::Source),
-        check_dav_side(&validated.target, timeout, ca_file, Side::Target),
+    let (source, target) = tokio::join!(
+        validated.source.check(Side::Source, timeout, ca_file),
+        validated.target.check(Side::Target, timeout, ca_file),
     );
-    let reasons: Vec<SideFailure> = [
-        source.err(),
-        source_dav.err(),
-        target.err(),
-        target_dav.err(),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
+    let reasons: Vec<SideFailure> = [source.err(), target.err()]
+        .into_iter()
+        .flatten()
+        .flatten()
+        .collect();
     let Some(first) = reasons.first() else {
         return Ok(());
     };
@@ -417,89 +458,6 @@ pub async fn check_credentials(
         "both".into()
     };
     Err(CheckFailure { side, reasons })
-}
-
-/// Tries one side's CalDAV/CardDAV login, if an address was given for it: without this
-/// check a wrong address or password would show only when the pass runs.
-pub async fn check_dav_side(
-    input: &SideInput,
-    timeout: Duration,
-    ca_file: Option<&std::path::Path>,
-    side: Side,
-) -> Result<(), SideFailure> {
-    let Some(address) = &input.dav else {
-        return Ok(());
-    };
-    let failure = |reason: String, hint: Option<String>| SideFailure {
-        side,
-        reason: format!("calendars and contacts (CalDAV/CardDAV): {reason}"),
-        hint,
-    };
-    let url = mailferry_dav::DavUrl::parse(address).map_err(|e| failure(e.to_string(), None))?;
-    let endpoint = mailferry_dav::DavEndpoint {
-        url: url.url,
-        user: url.user.unwrap_or_else(|| input.record.username.clone()),
-        password: input.password.clone(),
-        insecure: input.record.insecure,
-        ca_file: ca_file.map(std::path::Path::to_path_buf),
-        timeout,
-        server: mailferry_dav::ServerKind::parse(&input.record.server_type).unwrap_or_default(),
-    };
-    let client =
-        mailferry_dav::DavClient::new(&endpoint).map_err(|e| failure(e.to_string(), e.hint()))?;
-    match tokio::time::timeout(
-        timeout + Duration::from_secs(1),
-        mailferry_dav::check_login(&client, &endpoint.url),
-    )
-    .await
-    {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(failure(e.to_string(), e.hint())),
-        Err(_) => Err(failure(
-            format!(
-                "no answer from `{}` within {} s",
-                endpoint.describe(),
-                timeout.as_secs()
-            ),
-            Some("check the address, and that this machine may reach it".into()),
-        )),
-    }
-}
-
-/// Tries one side's login within `timeout`.
-pub async fn check_side(
-    input: &SideInput,
-    timeout: Duration,
-    side: Side,
-) -> Result<(), SideFailure> {
-    let options = SessionOptions {
-        timeout,
-        ..SessionOptions::default()
-    };
-    let account = input.account();
-    let attempt = async {
-        let mut session = Session::connect(&account.endpoint, options).await?;
-        session.login(&account.auth).await?;
-        session.logout().await;
-        Ok::<(), mailferry_imap::ImapError>(())
-    };
-    match tokio::time::timeout(timeout + Duration::from_secs(1), attempt).await {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(SideFailure {
-            side,
-            reason: e.to_string(),
-            hint: e.hint(),
-        }),
-        Err(_) => Err(SideFailure {
-            side,
-            reason: format!(
-                "no answer from `{}` within {} s",
-                account.endpoint.addr(),
-                timeout.as_secs()
-            ),
-            hint: Some("check the server name and port, and that this machine may reach it".into()),
-        }),
-    }
 }
 
 #[cfg(test)]

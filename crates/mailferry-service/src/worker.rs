@@ -13,8 +13,8 @@ use mailferry_store::{MigrationRecord, MigrationState, Pass};
 use secrecy::SecretString;
 use tokio::sync::watch;
 
-use crate::server_type::{dav_address, imap_endpoint};
 use crate::{now, AppState};
+use mailferry_engine::account::mail_endpoint;
 
 /// Runs `count` workers until `shutdown` turns true; a running pass is given a few seconds
 /// to end, then dropped and its lease released (its checkpoints keep what was copied).
@@ -365,8 +365,15 @@ async fn groupware_job(
             .iter()
             .find(|(s, _)| s == side)
             .map(|(_, u)| u.as_str());
-        let Some(address) = dav_address(&endpoint.server_type, &account.endpoint.host, given)
-        else {
+        // Types whose groupware is behind EWS or Graph move their mail alone here.
+        let Ok(kind) = mailferry_engine::account::server_type(&endpoint.server_type) else {
+            return Ok(None);
+        };
+        let address = kind
+            .dav_address(&account.endpoint.host, given)
+            .ok()
+            .flatten();
+        let Some(address) = address else {
             // Calendars and contacts at the source with nowhere to go: said, not skipped.
             if side == "target" {
                 return Err(format!(
@@ -377,20 +384,22 @@ async fn groupware_job(
             }
             return Ok(None);
         };
-        let url = mailferry_dav::DavUrl::parse(&address)
-            .map_err(|e| format!("the {side} calendar and contacts address: {e}"))?;
-        let Auth::Password { user, password } = &account.auth else {
-            return Ok(None);
-        };
-        sides.push(mailferry_dav::DavEndpoint {
-            url: url.url,
-            user: url.user.unwrap_or_else(|| user.clone()),
-            password: password.clone(),
-            insecure: endpoint.insecure,
-            ca_file: state.config.ca_file.clone(),
-            timeout: Duration::from_secs(60),
-            server: mailferry_dav::ServerKind::parse(&endpoint.server_type).unwrap_or_default(),
-        });
+        // As the submit check built it (the same function).
+        let dav = mailferry_engine::account::dav_endpoint(
+            kind,
+            &address,
+            &account.auth,
+            endpoint.insecure,
+            state.config.ca_file.clone(),
+            Duration::from_secs(60),
+        )
+        .map_err(|e| {
+            format!(
+                "the {side}'s calendars and contacts: {}",
+                mailferry_engine::mail::describe_error(&e)
+            )
+        })?;
+        sides.push(dav);
     }
     let target = sides.pop().expect("two sides");
     let source = sides.pop().expect("two sides");
@@ -425,7 +434,7 @@ async fn accounts(
             .map_err(|e| format!("the {side} credentials cannot be opened: {e}"))?;
         let password = String::from_utf8(password.to_vec())
             .map_err(|_| format!("the {side} credentials are damaged"))?;
-        let mut server = imap_endpoint(&endpoint.server_type, &endpoint.server, endpoint.insecure)
+        let mut server = mail_endpoint(&endpoint.server_type, &endpoint.server, endpoint.insecure)
             .map_err(|p| format!("the {side} server: {}", p.message))?;
         server.tls.ca_file.clone_from(&state.config.ca_file);
         out.push(Account {

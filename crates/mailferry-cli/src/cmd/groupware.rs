@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use mailferry_dav::{DavEndpoint, DavUrl, ServerKind};
+use mailferry_engine::account::server_type::NotDav;
+use mailferry_engine::account::{DavProblem, ServerType, TypeError};
 use mailferry_engine::groupware::{GroupwareJob, GroupwareReport, GroupwareVerifyReport};
 use mailferry_engine::Account;
 use mailferry_imap::Auth;
@@ -20,10 +22,6 @@ pub fn is_dav_address(url: &str) -> bool {
     lower.starts_with("http://") || lower.starts_with("https://")
 }
 
-/// The server types `--from-type`/`--to-type` and a job file's `type` take, for messages.
-pub const SERVER_TYPES: &str =
-    "imap, zimbra, kolab, openxchange, nextcloud, sogo, radicale, baikal, exchange, office365 or gmail";
-
 /// One side's DAV settings, as flags or a job file give them.
 pub struct DavSide<'a> {
     /// `source` or `target`.
@@ -35,35 +33,26 @@ pub struct DavSide<'a> {
     pub ca_file: Option<&'a std::path::PathBuf>,
 }
 
-/// Why a server type gives no DAV address.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Why a server type gives no account, or no DAV address.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TypeProblem {
-    /// Not a server type at all.
-    Unknown,
+    /// Not a server type, or not one this version can migrate (the one table's words).
+    Type(TypeError),
     /// Exchange or Microsoft 365: calendars and contacts over EWS or Graph.
     NotDav,
 }
 
-/// Whether `server_type` is one we know (its groupware aside).
-pub fn check_server_type(server_type: &str) -> Result<(), TypeProblem> {
-    match server_type {
-        "imap" | "gmail" | "pop3" | "maildir" | "mbox" | "exchange" | "office365" => Ok(()),
-        other if ServerKind::parse(other).is_some() => Ok(()),
-        _ => Err(TypeProblem::Unknown),
-    }
+/// The server type called `server_type`, from the engine's one table (as the API and lists).
+pub fn check_server_type(server_type: &str) -> Result<&'static ServerType, TypeProblem> {
+    mailferry_engine::account::server_type(server_type).map_err(TypeProblem::Type)
 }
 
 impl DavSide<'_> {
     /// The DAV address of this side with mail on `host`: explicit, else its type's usual one.
     pub fn address(&self, host: &str) -> Result<Option<String>, TypeProblem> {
-        check_server_type(self.server_type)?;
-        if let Some(explicit) = self.explicit {
-            return Ok(Some(explicit.to_string()));
-        }
-        match self.server_type {
-            "exchange" | "office365" => Err(TypeProblem::NotDav),
-            other => Ok(ServerKind::parse(other).and_then(|kind| kind.default_url(host))),
-        }
+        check_server_type(self.server_type)?
+            .dav_address(host, self.explicit)
+            .map_err(|NotDav| TypeProblem::NotDav)
     }
 
     /// The DAV account of an account that logs in to IMAP with `auth`: the same user and
@@ -76,28 +65,26 @@ impl DavSide<'_> {
         timeout: Duration,
         leave_out: &str,
     ) -> anyhow::Result<DavEndpoint> {
-        let parsed = DavUrl::parse(address)
-            .with_context(|| format!("the {} CalDAV/CardDAV address is not usable", self.name))?;
-        let server = ServerKind::parse(self.server_type).unwrap_or_default();
-        let (user, password) = match auth {
-            Auth::Password { user, password } => (
-                parsed.user.clone().unwrap_or_else(|| user.clone()),
-                password.clone(),
-            ),
-            Auth::AsUser {
-                admin,
-                password,
-                authorize_as,
-            } if server == ServerKind::Kolab => {
-                // iRony's kolab_auth_proxy: `admin**user` (SERVERTYPES.md §2).
-                (format!("{admin}**{authorize_as}"), password.clone())
-            }
-            _ => bail!(
+        let kind = check_server_type(self.server_type).map_err(|problem| {
+            anyhow::anyhow!(problem.describe(self.name, self.server_type, "type", leave_out))
+        })?;
+        // The same function as the service's submit check and worker.
+        match mailferry_engine::account::dav_endpoint(
+            kind,
+            address,
+            auth,
+            self.insecure,
+            self.ca_file.cloned(),
+            timeout,
+        ) {
+            Ok(endpoint) => Ok(endpoint),
+            Err(DavProblem::Address(error)) => Err(anyhow::Error::new(error)
+                .context(format!("the {} CalDAV/CardDAV address is not usable", self.name))),
+            Err(DavProblem::NeedsOwnPassword) => bail!(
                 "the {} logs in to IMAP with an admin or a token; its calendars and contacts need the account's own password: log in as the user, or {leave_out}",
                 self.name
             ),
-        };
-        Ok(self.endpoint(parsed, user, password, timeout, server))
+        }
     }
 
     fn endpoint(
@@ -122,11 +109,9 @@ impl DavSide<'_> {
 
 impl TypeProblem {
     /// In words, for the side's type given as `key` (`--from-type`, `type in [source]`).
-    pub fn describe(self, side: &str, server_type: &str, key: &str, leave_out: &str) -> String {
+    pub fn describe(&self, side: &str, server_type: &str, key: &str, leave_out: &str) -> String {
         match self {
-            TypeProblem::Unknown => {
-                format!("{key} `{server_type}` is not a server type: use {SERVER_TYPES}")
-            }
+            TypeProblem::Type(error) => format!("{key}: {error}"),
             TypeProblem::NotDav => format!(
                 "{key} `{server_type}`: the {side}'s calendars and contacts are reached through EWS or Microsoft Graph, which this version does not speak; give its CalDAV/CardDAV address if it has one, or {leave_out} to move the mail alone"
             ),
@@ -228,7 +213,9 @@ impl SidesArgs {
     fn dav_endpoint(&self, side: &DavSide<'_>, address: &str) -> anyhow::Result<DavEndpoint> {
         let parsed = DavUrl::parse(address)
             .with_context(|| format!("the {} CalDAV/CardDAV address is not usable", side.name))?;
-        let server = ServerKind::parse(side.server_type).unwrap_or_default();
+        let server = check_server_type(side.server_type)
+            .map(ServerType::dav_kind)
+            .unwrap_or_default();
         let Some(user) = parsed.user.clone() else {
             bail!(
                 "the {} address `{address}` names no user: write it as https://USER@HOST/PATH",

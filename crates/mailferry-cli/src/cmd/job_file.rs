@@ -618,9 +618,8 @@ fn check_type(
     place: &str,
     problems: &mut Problems<'_>,
 ) -> Option<String> {
-    let server_type = value.get_ref().trim().to_ascii_lowercase();
-    match check_server_type(&server_type) {
-        Ok(()) => Some(server_type),
+    match check_server_type(value.get_ref()) {
+        Ok(kind) => Some(kind.name.to_string()),
         Err(problem) => {
             problems.add(
                 Some(&value.span()),
@@ -1515,7 +1514,7 @@ source_dav = "ftp://dav.old.example.com/"
         let problems = parse_in(dir.path(), text).unwrap_err();
         let all = problems.join("\n");
         let expect = [
-            "jobs.toml:4:8: [source]: type `kollab` is not a server type: use imap, zimbra, kolab,",
+            "jobs.toml:4:8: [source]: type: `kollab` is not a server type: use one of imap, zimbra,",
             "jobs.toml:7:7: [target]: dav: `https://alice:***@dav.new.example.com/` is not a usable CalDAV/CardDAV address",
             "jobs.toml:14:14: account 1 (alice): source_dav: `ftp://dav.old.example.com/` is not a usable CalDAV/CardDAV address: it must start with https://",
         ];

@@ -552,6 +552,7 @@ fn compress_reads_fewer_bytes_off_the_wire_and_copies_exactly() {
         wire.push(proxy.downstream_bytes());
     }
     let (plain, compressed) = (wire[0], wire[1]);
+    eprintln!("bytes off the wire: {plain} without --compress, {compressed} with");
     assert!(
         compressed * 10 < plain * 8,
         "with --compress {compressed} bytes came over the wire, without {plain}"

@@ -538,7 +538,7 @@ fn a_list_with_errors_shows_red_fields_and_blue_duplicates_and_a_licence_key_let
         "{words:?}"
     );
     assert!(
-        words[1].contains("imapx") && words[1].contains("unknown server type"),
+        words[1].contains("imapx") && words[1].contains("is not a server type"),
         "{words:?}"
     );
     for cell in &bad {

@@ -1,5 +1,22 @@
-//! One account's migration as a whole, the same for the CLI and the service: its mail, then
-//! its calendars and contacts (then, later, its filters), into one [`Report`].
+//! One account, the same for the CLI and the service:
+//! - [`server_type`]: the one table of server types and what each brings;
+//! - [`endpoint`]: the entered server as the account's IMAP endpoint;
+//! - [`dav`]: its CalDAV/CardDAV endpoint, from its address and its mail login;
+//! - [`check`]: one login check for every endpoint of an account;
+//! - [`run_account`]: its migration as a whole, its mail, then its calendars and contacts
+//!   (then, later, its filters), into one [`Report`].
+
+pub mod check;
+pub mod dav;
+pub mod endpoint;
+pub mod server_type;
+
+pub use check::{check_account, check_dav, check_mail, LoginFailure};
+pub use dav::{dav_endpoint, DavProblem};
+pub use endpoint::{mail_endpoint, EndpointProblem};
+pub use server_type::{
+    server_type, usable_names, Groupware, Mail, ServerType, TypeError, SERVER_TYPES,
+};
 
 use std::sync::Arc;
 

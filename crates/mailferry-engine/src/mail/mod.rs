@@ -27,4 +27,4 @@ pub(crate) mod rename;
 pub(crate) mod retry;
 pub mod run;
 
-pub use run::{describe, migrate, Job, RoundTrips};
+pub use run::{describe, describe_error, migrate, Job, RoundTrips};

@@ -412,8 +412,13 @@ pub(crate) fn next_work(queue: &Mutex<VecDeque<WorkItem>>) -> Option<WorkItem> {
 
 /// An error with its causes, on one line, for reports.
 pub fn describe(error: &EngineError) -> String {
+    describe_error(error)
+}
+
+/// Any error with its causes, on one line: `what failed: why: the server's words`.
+pub fn describe_error(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
-    let mut source = std::error::Error::source(error);
+    let mut source = error.source();
     while let Some(cause) = source {
         text.push_str(": ");
         text.push_str(&cause.to_string());

@@ -24,9 +24,9 @@ use futures_util::StreamExt;
 use serde::Serialize;
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::server_type::SERVER_TYPES;
 use crate::times::show_time;
 use crate::{now, AppState};
+use mailferry_engine::account::SERVER_TYPES;
 
 pub use auth::{hash_password, new_token, token_hash, verify_password};
 pub use error::ApiError;
@@ -183,7 +183,10 @@ async fn info(State(state): State<Arc<AppState>>) -> Result<Json<Info>, ApiError
         now: show_time(now(), &state.config.time_zone),
         server_types: SERVER_TYPES
             .iter()
-            .map(|(name, migrates)| ServerTypeInfo { name, migrates })
+            .map(|t| ServerTypeInfo {
+                name: t.name,
+                migrates: t.summary,
+            })
             .collect(),
         allowance: crate::licence::allowance(&state.store).await?,
     }))

@@ -12,15 +12,15 @@ use axum::Extension;
 use super::session::Session;
 use super::{render, Frame, Ui};
 use crate::now;
-use crate::server_type::SERVER_TYPES;
 use crate::times::show_time;
+use mailferry_engine::account::SERVER_TYPES;
 
 #[derive(Template)]
 #[template(path = "information.html")]
 struct InformationPage {
     frame: Frame,
     now: String,
-    server_types: &'static [(&'static str, &'static str)],
+    server_types: Vec<(&'static str, &'static str)>,
     picker: Option<String>,
 }
 
@@ -39,7 +39,7 @@ pub async fn page(State(ui): State<Arc<Ui>>, Extension(session): Extension<Sessi
     let page = InformationPage {
         frame: Frame::new(&ui, "/ui/information", &session.csrf),
         now: show_time(now(), &config.time_zone),
-        server_types: SERVER_TYPES,
+        server_types: SERVER_TYPES.iter().map(|t| (t.name, t.summary)).collect(),
         picker,
     };
     render(StatusCode::OK, &page)

@@ -20,9 +20,9 @@ use super::{capitalised, render, Frame, Ui};
 use crate::batch::ActiveAccounts;
 use crate::licence::{allowance, short_message, Allowance};
 use crate::now;
-use crate::server_type::SERVER_TYPES;
 use crate::submit::{check_credentials, store_validated, validate, SubmitRequest};
 use crate::times::show_time;
+use mailferry_engine::account::{Mail, SERVER_TYPES};
 
 /// What the form sends. Every field is text; `action` is `pick` when the account picker's
 /// button (for browsers without JavaScript) was used instead of Submit. The CSRF token was
@@ -474,8 +474,9 @@ fn side_view(
     let mut type_field = field("type", "Server type", "select", kind, "off", None);
     type_field.options = SERVER_TYPES
         .iter()
-        .map(|(name, migrates)| {
-            let unsupported = migrates.starts_with("not supported");
+        .map(|t| {
+            let name = t.name;
+            let unsupported = matches!(t.mail, Mail::NotYet(_));
             OptionView {
                 value: name.to_string(),
                 label: if unsupported {
@@ -483,7 +484,7 @@ fn side_view(
                 } else {
                     name.to_string()
                 },
-                selected: *name == kind.as_str(),
+                selected: name == kind.as_str(),
                 disabled: unsupported,
             }
         })

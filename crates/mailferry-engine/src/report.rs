@@ -1,9 +1,12 @@
-//! What a run did, per folder, in words an admin can act on; serialised for `--report`.
+//! What a run did, per folder, in words an admin can act on; serialised for `--report` and
+//! the service's store, and read back by the web UI (the one report type: fields missing from
+//! an older report take their defaults).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The whole run.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Report {
     pub source: String,
     pub target: String,
@@ -18,7 +21,8 @@ pub struct Report {
 }
 
 /// One source folder.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct FolderReport {
     pub source: String,
     pub target: String,
@@ -45,7 +49,8 @@ pub struct FolderReport {
 }
 
 /// A message that was skipped or failed, with the reason.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct MessageProblem {
     pub uid: u32,
     pub size: u64,

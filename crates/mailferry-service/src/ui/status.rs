@@ -22,6 +22,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::Extension;
 use futures_util::stream::{self, Stream};
 use mailferry_engine::groupware::{GroupwareCounts, GroupwareReport};
+use mailferry_engine::Report;
 use mailferry_store::{MigrationRecord, MigrationState};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -456,39 +457,6 @@ struct FinishedPage {
     hidden: usize,
 }
 
-/// The parts of the engine's report the page shows (it is stored as JSON).
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct StoredReport {
-    folders: Vec<StoredFolder>,
-    problems: Vec<String>,
-    seconds: f64,
-    /// Read on its own, so that a groupware part this version cannot read still leaves the
-    /// mail part shown.
-    groupware: Option<serde_json::Value>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct StoredFolder {
-    source: String,
-    target: String,
-    source_messages: u64,
-    copied: u64,
-    already_present: u64,
-    skipped: Vec<StoredProblem>,
-    failed: Vec<StoredProblem>,
-    error: Option<String>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct StoredProblem {
-    uid: u32,
-    size: u64,
-    reason: String,
-}
-
 fn finished_item(zone: &jiff::tz::TimeZone, record: &MigrationRecord) -> FinishedItem {
     let mut problems = Vec::new();
     if let Some(error) = &record.error {
@@ -497,18 +465,32 @@ fn finished_item(zone: &jiff::tz::TimeZone, record: &MigrationRecord) -> Finishe
     let unreadable = |e: serde_json::Error| {
         format!("The report of this migration could not be read ({e}); GET /api/v1/migrations/{} shows it as stored.", record.id)
     };
-    let report: Option<StoredReport> = match record.report_json.as_deref().map(serde_json::from_str)
-    {
-        Some(Ok(report)) => Some(report),
-        Some(Err(e)) => {
-            problems.push(unreadable(e));
-            None
+    // The engine's own report type; its groupware part read on its own, so that one this
+    // version cannot read still leaves the mail part shown.
+    let stored: Option<serde_json::Value> =
+        match record.report_json.as_deref().map(serde_json::from_str) {
+            Some(Ok(value)) => Some(value),
+            Some(Err(e)) => {
+                problems.push(unreadable(e));
+                None
+            }
+            None => None,
+        };
+    let (report, groupware_json) = match stored {
+        Some(serde_json::Value::Object(mut fields)) => {
+            let groupware = fields.remove("groupware");
+            match serde_json::from_value::<Report>(serde_json::Value::Object(fields)) {
+                Ok(report) => (Some(report), groupware),
+                Err(e) => {
+                    problems.push(unreadable(e));
+                    (None, None)
+                }
+            }
         }
-        None => None,
+        _ => (None, None),
     };
-    let groupware: Option<GroupwareReport> = match report
-        .as_ref()
-        .and_then(|r| r.groupware.clone())
+    let groupware: Option<GroupwareReport> = match groupware_json
+        .filter(|g| !g.is_null())
         .map(serde_json::from_value)
     {
         Some(Ok(groupware)) => Some(groupware),

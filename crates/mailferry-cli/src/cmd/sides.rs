@@ -146,6 +146,14 @@ struct SideSpec<'a> {
 impl SidesArgs {
     /// Both accounts, with their credentials read.
     pub fn accounts(&self) -> anyhow::Result<(Account, Account)> {
+        // The types first, from the engine's one table (as the API and lists read them).
+        for (flag, kind) in [
+            ("--from-type", &self.from_type),
+            ("--to-type", &self.to_type),
+        ] {
+            mailferry_engine::account::server_type(kind)
+                .map_err(|error| anyhow::anyhow!("{flag}: {error}"))?;
+        }
         let source = self.account(SideSpec {
             url: &self.from,
             name: "source",

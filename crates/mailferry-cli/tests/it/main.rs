@@ -10,4 +10,5 @@ mod probe;
 mod refill;
 mod service;
 mod service_crash;
+mod surfaces;
 mod ui;

@@ -39,7 +39,7 @@ fn quoted(text: &str) -> String {
     format!("\"{}\"", text.replace('"', "\"\""))
 }
 
-async fn post_text(service: &Service, path: &str, body: String) -> (u16, String) {
+pub(crate) async fn post_text(service: &Service, path: &str, body: String) -> (u16, String) {
     let response = service
         .client
         .post(format!("{}{path}", service.base))

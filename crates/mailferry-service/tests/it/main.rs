@@ -7,4 +7,5 @@ mod groupware;
 mod list_check;
 mod lists;
 mod openapi;
+mod surfaces;
 mod ui;

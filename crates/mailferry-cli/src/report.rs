@@ -7,13 +7,31 @@
 //! hint: check the username and password; ...
 //! ```
 
+use mailferry_dav::DavError;
+use mailferry_engine::account::{dav_hint, imap_hint, Surface};
+use mailferry_engine::{EngineError, Side};
 use mailferry_imap::ImapError;
 
-/// The hint of the first error in the chain that has one.
+/// The hint of the first error in the chain that has one, naming the flags of the side the
+/// chain says failed (`--to-ca-file`); IMAP and CalDAV/CardDAV errors alike.
 pub fn hint_of(error: &anyhow::Error) -> Option<String> {
-    error
-        .chain()
-        .find_map(|cause| cause.downcast_ref::<ImapError>().and_then(ImapError::hint))
+    let mut side: Option<Side> = None;
+    for cause in error.chain() {
+        if let Some(engine) = cause.downcast_ref::<EngineError>() {
+            side = engine.side().or(side);
+        }
+        if let Some(imap) = cause.downcast_ref::<ImapError>() {
+            if let Some(hint) = imap_hint(imap, side, Surface::Cli) {
+                return Some(hint);
+            }
+        }
+        if let Some(dav) = cause.downcast_ref::<DavError>() {
+            if let Some(hint) = dav_hint(dav, side, Surface::Cli) {
+                return Some(hint);
+            }
+        }
+    }
+    None
 }
 
 pub fn print_error(error: &anyhow::Error) {

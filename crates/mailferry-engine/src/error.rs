@@ -47,6 +47,19 @@ impl EngineError {
     pub fn imap(side: Side) -> impl FnOnce(ImapError) -> EngineError {
         move |source| EngineError::Imap { side, source }
     }
+    /// The side at fault, where the error says.
+    pub fn side(&self) -> Option<Side> {
+        match self {
+            EngineError::Connect { side, .. } | EngineError::Imap { side, .. } => Some(*side),
+            _ => None,
+        }
+    }
+
+    /// What to do about it, in the words of `surface`.
+    pub fn hint(&self, surface: crate::account::Surface) -> Option<String> {
+        crate::account::imap_hint(self.imap_error()?, self.side(), surface)
+    }
+
     /// The IMAP error underneath, for hints.
     pub fn imap_error(&self) -> Option<&ImapError> {
         match self {

@@ -103,10 +103,10 @@ impl ImapError {
             ImapError::Connect { .. } | ImapError::Timeout { .. } => {
                 "check the host and port, and that no firewall blocks this machine; IMAP uses 993 (TLS) or 143 (STARTTLS)".into()
             }
-            ImapError::Certificate { .. } => "give the server's CA certificate with --ca-file, or for a lab server with a self-signed certificate accept it unverified with --insecure".into(),
+            ImapError::Certificate { .. } => "trust the server's CA certificate, or for a lab server with a self-signed certificate accept it unverified".into(),
             ImapError::Tls { .. } => "check that the port speaks TLS: use imaps:// for port 993 and imap:// (STARTTLS) for port 143".into(),
             ImapError::CaFile { .. } => "the CA file must be readable and hold PEM certificates (-----BEGIN CERTIFICATE-----)".into(),
-            ImapError::NoStartTls { .. } => "use imaps:// if the server has a TLS port, or allow an unencrypted login with --allow-plaintext on a trusted network".into(),
+            ImapError::NoStartTls { .. } => "use the server's TLS port (imaps://, 993), or allow an unencrypted login on a trusted network".into(),
             ImapError::LoginRejected { code, .. } => match code {
                 Some(Code::Unavailable) => "the server could not check the password just now; try again later".into(),
                 _ => "check the username and password; servers with two-factor login need an app password, Microsoft 365 needs OAuth2 (a bearer token)".into(),

@@ -427,7 +427,14 @@ impl SideInput {
                 }])
             }
         };
-        mailferry_engine::account::check_account(side, &self.account(), dav.as_ref(), timeout).await
+        mailferry_engine::account::check_account(
+            side,
+            &self.account(),
+            dav.as_ref(),
+            timeout,
+            mailferry_engine::account::Surface::Service,
+        )
+        .await
     }
 }
 

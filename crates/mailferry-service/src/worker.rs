@@ -243,7 +243,7 @@ async fn run_pass(
                     Ok((json, problem, failed))
                 }
                 Err(e) => {
-                    let hint = e.imap_error().and_then(|i| i.hint());
+                    let hint = e.hint(mailferry_engine::account::Surface::Service);
                     let mut reason = mailferry_engine::mail::describe(&e);
                     if let Some(hint) = hint {
                         reason.push_str(&format!(" (what to do: {hint})"));

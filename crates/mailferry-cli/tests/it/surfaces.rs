@@ -120,3 +120,60 @@ fn flags_job_files_and_lists_take_exactly_the_tables_types() {
         }
     }
 }
+
+/// Issue 12: hints name the flags of the side at fault; a CalDAV/CardDAV error's hint is
+/// printed too.
+#[test]
+fn hints_name_the_flags_of_the_side_at_fault() {
+    let source = Dovecot::start().unwrap();
+    let target = Dovecot::start().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let env = [
+        ("MAILFERRY_FROM_PASSWORD", USER1_PASSWORD),
+        ("MAILFERRY_TO_PASSWORD", USER2_PASSWORD),
+    ];
+    // The target's self-signed certificate, not trusted: the target's flags.
+    let from = format!("imap://{USER1}@127.0.0.1:{}", source.imap_port());
+    let to = format!("imaps://{USER2}@127.0.0.1:{}", target.imaps_port());
+    let out = mailferry(
+        &[
+            "migrate",
+            "--from",
+            &from,
+            "--from-insecure",
+            "--to",
+            &to,
+            "--state-dir",
+            state.path().to_str().unwrap(),
+            "--quiet",
+        ],
+        &env,
+    );
+    let err = stderr(&out);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("hint:") && err.contains("--to-ca-file") && err.contains("--to-insecure"),
+        "{err}"
+    );
+    assert!(!err.contains("--from-ca-file"), "{err}");
+
+    // A DAV address that cannot be used: its hint is printed.
+    let out = mailferry(
+        &[
+            "migrate",
+            "--from",
+            "https://alice@dav example/",
+            "--to",
+            "https://bob@dav.example/",
+            "--state-dir",
+            state.path().to_str().unwrap(),
+        ],
+        &env,
+    );
+    let err = stderr(&out);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("hint: write it as https://USER@HOST/PATH"),
+        "{err}"
+    );
+}

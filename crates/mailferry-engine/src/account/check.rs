@@ -8,6 +8,7 @@ use std::time::Duration;
 use mailferry_dav::DavEndpoint;
 use mailferry_imap::{Session, SessionOptions};
 
+use super::hint::{dav_hint, imap_hint, Surface};
 use crate::error::Side;
 use crate::options::Account;
 
@@ -26,10 +27,11 @@ pub async fn check_account(
     mail: &Account,
     dav: Option<&DavEndpoint>,
     timeout: Duration,
+    surface: Surface,
 ) -> Result<(), Vec<LoginFailure>> {
-    let (mail, dav) = tokio::join!(check_mail(side, mail, timeout), async {
+    let (mail, dav) = tokio::join!(check_mail(side, mail, timeout, surface), async {
         match dav {
-            Some(dav) => check_dav(side, dav, timeout).await,
+            Some(dav) => check_dav(side, dav, timeout, surface).await,
             None => Ok(()),
         }
     });
@@ -46,6 +48,7 @@ pub async fn check_mail(
     side: Side,
     account: &Account,
     timeout: Duration,
+    surface: Surface,
 ) -> Result<(), LoginFailure> {
     let options = SessionOptions {
         timeout,
@@ -62,7 +65,7 @@ pub async fn check_mail(
         Ok(Err(e)) => Err(LoginFailure {
             side,
             reason: e.to_string(),
-            hint: e.hint(),
+            hint: imap_hint(&e, Some(side), surface),
         }),
         Err(_) => Err(LoginFailure {
             side,
@@ -81,14 +84,16 @@ pub async fn check_dav(
     side: Side,
     endpoint: &DavEndpoint,
     timeout: Duration,
+    surface: Surface,
 ) -> Result<(), LoginFailure> {
     let failure = |reason: String, hint: Option<String>| LoginFailure {
         side,
         reason: format!("calendars and contacts (CalDAV/CardDAV): {reason}"),
         hint,
     };
+    let hint = |e: &mailferry_dav::DavError| dav_hint(e, Some(side), surface);
     let client =
-        mailferry_dav::DavClient::new(endpoint).map_err(|e| failure(e.to_string(), e.hint()))?;
+        mailferry_dav::DavClient::new(endpoint).map_err(|e| failure(e.to_string(), hint(&e)))?;
     match tokio::time::timeout(
         timeout + Duration::from_secs(1),
         mailferry_dav::check_login(&client, &endpoint.url),
@@ -96,7 +101,7 @@ pub async fn check_dav(
     .await
     {
         Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(failure(e.to_string(), e.hint())),
+        Ok(Err(e)) => Err(failure(e.to_string(), hint(&e))),
         Err(_) => Err(failure(
             format!(
                 "no answer from `{}` within {} s",

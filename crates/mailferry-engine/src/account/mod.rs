@@ -3,17 +3,20 @@
 //! - [`endpoint`]: the entered server as the account's IMAP endpoint;
 //! - [`dav`]: its CalDAV/CardDAV endpoint, from its address and its mail login;
 //! - [`check`]: one login check for every endpoint of an account;
+//! - [`hint`]: what to do about an error, in the words of the CLI or of the service;
 //! - [`run_account`]: its migration as a whole, its mail, then its calendars and contacts
 //!   (then, later, its filters), into one [`Report`].
 
 pub mod check;
 pub mod dav;
 pub mod endpoint;
+pub mod hint;
 pub mod server_type;
 
 pub use check::{check_account, check_dav, check_mail, LoginFailure};
 pub use dav::{dav_endpoint, DavProblem};
 pub use endpoint::{mail_endpoint, EndpointProblem};
+pub use hint::{dav_hint, imap_hint, Surface};
 pub use server_type::{
     server_type, usable_names, Groupware, Mail, ServerType, TypeError, SERVER_TYPES,
 };

@@ -82,7 +82,11 @@ impl ApiError {
             StatusCode::UNPROCESSABLE_ENTITY,
             format!(
                 "the login failed on the {} side: {}",
-                check.side,
+                if check.side == "both" {
+                    "source and the target"
+                } else {
+                    check.side.as_str()
+                },
                 words.join("; ")
             ),
         );

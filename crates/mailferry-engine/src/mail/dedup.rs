@@ -11,8 +11,12 @@ use mailferry_store::{MappedMessage, MessageState};
 use crate::error::{EngineError, Side};
 use crate::fingerprint::{body_hash, Fingerprint};
 
+/// A target message a source message was found to be: its UID and flags.
+pub(crate) type Found = Option<(u32, Vec<String>)>;
+
 /// Pairs source messages with target messages not yet claimed, by fingerprint, one for
-/// one (multiplicity counts); where there is no Message-ID the bodies' hashes decide.
+/// one (multiplicity counts); where there is no Message-ID the bodies' hashes decide. The
+/// decisions are [`available`], [`to_hash`] and [`pair`]; this fetches the hashes they need.
 pub(crate) async fn dedup(
     source: &mut Session,
     target: &mut Session,
@@ -20,7 +24,41 @@ pub(crate) async fn dedup(
     candidates: Vec<MessageMeta>,
     chunk: u64,
     target_metas: Vec<MessageMeta>,
-) -> Result<Vec<(MessageMeta, Option<(u32, Vec<String>)>)>, EngineError> {
+) -> Result<Vec<(MessageMeta, Found)>, EngineError> {
+    let available = available(map, &target_metas);
+    let (source_uids, target_uids) = to_hash(&candidates, &available);
+    let (source_hashes, target_hashes) = if source_uids.is_empty() {
+        (HashMap::new(), HashMap::new())
+    } else {
+        let sizes = |metas: &[MessageMeta]| {
+            metas
+                .iter()
+                .map(|m| (m.uid, m.size))
+                .collect::<HashMap<_, _>>()
+        };
+        (
+            hash_bodies(source, &source_uids, &sizes(&candidates), chunk)
+                .await
+                .map_err(EngineError::imap(Side::Source))?,
+            hash_bodies(target, &target_uids, &sizes(&target_metas), chunk)
+                .await
+                .map_err(EngineError::imap(Side::Target))?,
+        )
+    };
+    Ok(pair(
+        map,
+        candidates,
+        available,
+        &source_hashes,
+        &target_hashes,
+    ))
+}
+
+/// The target messages no row of the map claims, by fingerprint, in UID order.
+pub(crate) fn available<'a>(
+    map: &HashMap<u32, MappedMessage>,
+    target_metas: &'a [MessageMeta],
+) -> HashMap<Fingerprint, VecDeque<&'a MessageMeta>> {
     let claimed: HashSet<u32> = map
         .values()
         .filter(|m| matches!(m.state, MessageState::Copied | MessageState::Present))
@@ -33,45 +71,41 @@ pub(crate) async fn dedup(
             .or_default()
             .push_back(meta);
     }
-    // Messages without a Message-ID: compare bodies of the candidates.
-    let ambiguous: Vec<u32> = candidates
-        .iter()
-        .filter(|m| {
-            Fingerprint::of(m).message_id.is_none() && available.contains_key(&Fingerprint::of(m))
-        })
-        .map(|m| m.uid)
-        .collect();
-    let (source_hashes, target_hashes) = if ambiguous.is_empty() {
-        (HashMap::new(), HashMap::new())
-    } else {
-        let target_uids: Vec<u32> = candidates
-            .iter()
-            .filter(|m| ambiguous.contains(&m.uid))
-            .flat_map(|m| {
-                available
-                    .get(&Fingerprint::of(m))
-                    .into_iter()
-                    .flatten()
-                    .map(|t| t.uid)
-            })
-            .collect();
-        let sizes = |metas: &[MessageMeta]| {
-            metas
-                .iter()
-                .map(|m| (m.uid, m.size))
-                .collect::<HashMap<_, _>>()
-        };
-        (
-            hash_bodies(source, &ambiguous, &sizes(&candidates), chunk)
-                .await
-                .map_err(EngineError::imap(Side::Source))?,
-            hash_bodies(target, &target_uids, &sizes(&target_metas), chunk)
-                .await
-                .map_err(EngineError::imap(Side::Target))?,
-        )
-    };
-    let mut out = Vec::with_capacity(candidates.len());
-    // Pending ones first: they were ours, and should claim their own copy.
+    available
+}
+
+/// The bodies to hash: candidates without a Message-ID that have a target message of the
+/// same fingerprint (source UIDs), and those target messages (target UIDs).
+pub(crate) fn to_hash(
+    candidates: &[MessageMeta],
+    available: &HashMap<Fingerprint, VecDeque<&MessageMeta>>,
+) -> (Vec<u32>, Vec<u32>) {
+    let mut source = Vec::new();
+    let mut target = Vec::new();
+    for meta in candidates {
+        let fingerprint = Fingerprint::of(meta);
+        if fingerprint.message_id.is_some() {
+            continue;
+        }
+        if let Some(queue) = available.get(&fingerprint) {
+            source.push(meta.uid);
+            target.extend(queue.iter().map(|t| t.uid));
+        }
+    }
+    target.sort_unstable();
+    target.dedup();
+    (source, target)
+}
+
+/// Each candidate with the target message it is, if any: pending rows first (they were
+/// ours, and claim their own copy), then by UID; a target message is taken once.
+pub(crate) fn pair(
+    map: &HashMap<u32, MappedMessage>,
+    candidates: Vec<MessageMeta>,
+    mut available: HashMap<Fingerprint, VecDeque<&MessageMeta>>,
+    source_hashes: &HashMap<u32, [u8; 32]>,
+    target_hashes: &HashMap<u32, [u8; 32]>,
+) -> Vec<(MessageMeta, Found)> {
     let mut ordered = candidates;
     ordered.sort_by_key(|m| {
         (
@@ -80,6 +114,7 @@ pub(crate) async fn dedup(
             m.uid,
         )
     });
+    let mut out = Vec::with_capacity(ordered.len());
     for meta in ordered {
         let fingerprint = Fingerprint::of(&meta);
         let found = available.get_mut(&fingerprint).and_then(|queue| {
@@ -95,7 +130,7 @@ pub(crate) async fn dedup(
         let found = found.map(|t| (t.uid, t.flags.clone()));
         out.push((meta, found));
     }
-    Ok(out)
+    out
 }
 
 /// The target messages with the sizes of `candidates` (pipelined `UID SEARCH LARGER n-1
@@ -185,5 +220,128 @@ impl Write for HashWriter {
     }
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(uid: u32, size: u64, id: Option<&str>) -> MessageMeta {
+        MessageMeta {
+            uid,
+            flags: vec![format!("$F{uid}")],
+            internal_date: "01-Jan-2024 10:00:00 +0000".into(),
+            size,
+            modseq: None,
+            message_id: id.map(|i| format!("Message-ID: <{i}>").into_bytes()),
+        }
+    }
+
+    fn row(uid: u32, state: MessageState, target_uid: Option<u32>) -> (u32, MappedMessage) {
+        (
+            uid,
+            MappedMessage {
+                source_uid: uid,
+                fingerprint: String::new(),
+                state,
+                target_uid,
+                flags: String::new(),
+                detail: None,
+            },
+        )
+    }
+
+    fn found(pairs: &[(MessageMeta, Found)]) -> Vec<(u32, Option<u32>)> {
+        let mut out: Vec<_> = pairs
+            .iter()
+            .map(|(m, f)| (m.uid, f.as_ref().map(|f| f.0)))
+            .collect();
+        out.sort_unstable();
+        out
+    }
+
+    #[test]
+    fn copies_are_counted_one_for_one() {
+        // Two identical messages at the source, one on the target: one is found, one is not.
+        let target = vec![meta(50, 100, Some("a@x"))];
+        let map = HashMap::new();
+        let pairs = pair(
+            &map,
+            vec![meta(1, 100, Some("a@x")), meta(2, 100, Some("a@x"))],
+            available(&map, &target),
+            &HashMap::new(),
+            &HashMap::new(),
+        );
+        assert_eq!(found(&pairs), vec![(1, Some(50)), (2, None)]);
+        assert_eq!(
+            pairs
+                .iter()
+                .find(|(m, _)| m.uid == 1)
+                .unwrap()
+                .1
+                .as_ref()
+                .unwrap()
+                .1,
+            vec!["$F50".to_string()]
+        );
+    }
+
+    #[test]
+    fn a_target_message_the_map_claims_is_not_found_again() {
+        let target = vec![meta(50, 100, Some("a@x")), meta(51, 100, Some("a@x"))];
+        let map: HashMap<_, _> = [row(9, MessageState::Copied, Some(50))]
+            .into_iter()
+            .collect();
+        let pairs = pair(
+            &map,
+            vec![meta(1, 100, Some("a@x")), meta(2, 100, Some("a@x"))],
+            available(&map, &target),
+            &HashMap::new(),
+            &HashMap::new(),
+        );
+        assert_eq!(found(&pairs), vec![(1, Some(51)), (2, None)]);
+    }
+
+    #[test]
+    fn a_pending_message_claims_its_own_copy_first() {
+        let target = vec![meta(50, 100, Some("a@x"))];
+        let map: HashMap<_, _> = [row(7, MessageState::Pending, None)].into_iter().collect();
+        let pairs = pair(
+            &map,
+            vec![meta(3, 100, Some("a@x")), meta(7, 100, Some("a@x"))],
+            available(&map, &target),
+            &HashMap::new(),
+            &HashMap::new(),
+        );
+        assert_eq!(found(&pairs), vec![(3, None), (7, Some(50))]);
+    }
+
+    #[test]
+    fn without_a_message_id_the_bodies_decide() {
+        let target = vec![meta(50, 100, None), meta(51, 100, None)];
+        let map = HashMap::new();
+        let avail = available(&map, &target);
+        let candidates = vec![
+            meta(1, 100, None),
+            meta(2, 100, None),
+            meta(3, 100, Some("b@x")),
+        ];
+        let (source, target_uids) = to_hash(&candidates, &avail);
+        assert_eq!((source, target_uids), (vec![1, 2], vec![50, 51]));
+        let source_hashes: HashMap<u32, [u8; 32]> = [(1, [1; 32]), (2, [9; 32])].into();
+        let target_hashes: HashMap<u32, [u8; 32]> = [(50, [9; 32]), (51, [1; 32])].into();
+        let pairs = pair(&map, candidates, avail, &source_hashes, &target_hashes);
+        assert_eq!(found(&pairs), vec![(1, Some(51)), (2, Some(50)), (3, None)]);
+        // Without hashes, a message without a Message-ID is never taken for another.
+        let avail = available(&map, &target);
+        let pairs = pair(
+            &map,
+            vec![meta(1, 100, None)],
+            avail,
+            &HashMap::new(),
+            &HashMap::new(),
+        );
+        assert_eq!(found(&pairs), vec![(1, None)]);
     }
 }

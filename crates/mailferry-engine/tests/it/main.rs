@@ -1,4 +1,5 @@
-//! The engine against real servers (the mail engine is driven end to end by the CLI tests;
-//! here: groupware on Radicale and Xandikos).
+//! The engine against real servers: a mail pass on two Dovecot servers, and groupware on
+//! Radicale and Xandikos (the CLI's tests drive both end to end as well).
 
 mod groupware;
+mod mail;

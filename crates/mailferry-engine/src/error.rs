@@ -41,6 +41,8 @@ pub enum EngineError {
     Stopped,
     #[error("cannot spool a big message to disk")]
     Spool(#[source] std::io::Error),
+    #[error("the {side} server sent no UIDVALIDITY for the folder `{folder}` (RFC 3501 requires one): its messages cannot be told apart from one pass to the next, so the folder is left out")]
+    NoUidValidity { side: Side, folder: String },
 }
 
 impl EngineError {
@@ -50,7 +52,9 @@ impl EngineError {
     /// The side at fault, where the error says.
     pub fn side(&self) -> Option<Side> {
         match self {
-            EngineError::Connect { side, .. } | EngineError::Imap { side, .. } => Some(*side),
+            EngineError::Connect { side, .. }
+            | EngineError::Imap { side, .. }
+            | EngineError::NoUidValidity { side, .. } => Some(*side),
             _ => None,
         }
     }

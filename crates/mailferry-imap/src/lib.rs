@@ -47,4 +47,4 @@ pub use pool::{ConnectionBudget, Pool, Pooled};
 pub use rate_limit::RateLimit;
 pub use session::{Capabilities, Completion, Session, SessionOptions, SessionStats};
 pub use transport::TlsOptions;
-pub use uid::UidSet;
+pub use uid::{Uid, UidSet, UidValidity};

@@ -8,7 +8,7 @@ use crate::fetch::Fetch;
 use crate::mutf7;
 use crate::response::{Code, FolderStatus, ListItem, Namespaces, StatusKind, Untagged};
 use crate::session::{quote, Session};
-use crate::uid::UidSet;
+use crate::uid::{UidSet, UidValidity};
 
 /// The role of a special folder (RFC 6154), found by its flag, not its name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -102,7 +102,8 @@ impl Folder {
 /// What SELECT or EXAMINE tells about a folder.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Selected {
-    pub uid_validity: u32,
+    /// `None` when the server sent none (RFC 3501 says it must): its UIDs cannot be kept.
+    pub uid_validity: Option<UidValidity>,
     pub uid_next: Option<u32>,
     pub exists: u32,
     /// `None` when the folder has no mod-sequences (NOMODSEQ or no CONDSTORE).
@@ -118,7 +119,7 @@ pub struct Selected {
 /// What a QRESYNC SELECT knows from the last pass (RFC 7162 §3.2.5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Resync {
-    pub uid_validity: u32,
+    pub uid_validity: UidValidity,
     pub modseq: u64,
 }
 
@@ -328,7 +329,7 @@ impl Session {
                     selected.vanished = selected.vanished.union(&uids)
                 }
                 Untagged::Status(status) => match status.code {
-                    Some(Code::UidValidity(v)) => selected.uid_validity = v,
+                    Some(Code::UidValidity(v)) => selected.uid_validity = UidValidity::new(v),
                     Some(Code::UidNext(n)) => selected.uid_next = Some(n),
                     Some(Code::HighestModSeq(m)) => selected.highest_modseq = Some(m),
                     Some(Code::NoModSeq) => has_modseq = false,

@@ -177,7 +177,7 @@ pub struct ListItem {
 pub struct FolderStatus {
     pub messages: Option<u32>,
     pub uid_next: Option<u32>,
-    pub uid_validity: Option<u32>,
+    pub uid_validity: Option<crate::UidValidity>,
     pub unseen: Option<u32>,
     pub highest_modseq: Option<u64>,
     pub size: Option<u64>,
@@ -350,7 +350,9 @@ fn decode_with_codec(bytes: Bytes) -> Untagged {
                 match item {
                     StatusDataItem::Messages(n) => status.messages = Some(*n),
                     StatusDataItem::UidNext(n) => status.uid_next = Some(n.get()),
-                    StatusDataItem::UidValidity(n) => status.uid_validity = Some(n.get()),
+                    StatusDataItem::UidValidity(n) => {
+                        status.uid_validity = crate::UidValidity::new(n.get())
+                    }
                     StatusDataItem::Unseen(n) => status.unseen = Some(*n),
                     StatusDataItem::HighestModSeq(n) => status.highest_modseq = Some(*n),
                     StatusDataItem::Size(n) => status.size = Some(*n),

@@ -1,7 +1,56 @@
-//! UID sets (`1:5,7,9:12`), as sent in commands and returned in APPENDUID and VANISHED.
+//! UIDs, UIDVALIDITY, and UID sets (`1:5,7,9:12`), as sent in commands and returned in
+//! APPENDUID and VANISHED.
+//!
+//! RFC 3501 §2.3.1.1: neither a UID nor a UIDVALIDITY is ever 0, and a UID only means
+//! something next to its folder's UIDVALIDITY. The types hold that: they cannot be built
+//! from 0, so "not known" is an `Option`, never a zero.
 
 use std::fmt;
+use std::num::NonZeroU32;
 use std::str::FromStr;
+
+/// A message's UID in its folder: never 0.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Uid(NonZeroU32);
+
+/// A folder's UIDVALIDITY: never 0. When it changes, the folder's UIDs mean other messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct UidValidity(NonZeroU32);
+
+macro_rules! nonzero_id {
+    ($name:ident) => {
+        impl $name {
+            /// `None` for 0, which the protocol never uses.
+            pub fn new(value: u32) -> Option<Self> {
+                NonZeroU32::new(value).map(Self)
+            }
+            pub fn get(self) -> u32 {
+                self.0.get()
+            }
+            /// From a stored integer: `None` for 0 or anything out of range.
+            pub fn from_i64(value: i64) -> Option<Self> {
+                u32::try_from(value).ok().and_then(Self::new)
+            }
+        }
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+        impl From<$name> for u32 {
+            fn from(value: $name) -> u32 {
+                value.get()
+            }
+        }
+        impl From<$name> for i64 {
+            fn from(value: $name) -> i64 {
+                i64::from(value.get())
+            }
+        }
+    };
+}
+nonzero_id!(Uid);
+nonzero_id!(UidValidity);
 
 /// Ordered, merged ranges of UIDs. Never holds UID 0.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -126,6 +175,15 @@ mod tests {
         assert!(set.contains(8) && !set.contains(10));
         assert!("0:3".parse::<UidSet>().is_err());
         assert!("a".parse::<UidSet>().is_err());
+    }
+
+    #[test]
+    fn uids_and_uidvalidities_are_never_zero() {
+        assert_eq!(Uid::new(0), None);
+        assert_eq!(UidValidity::new(7).map(UidValidity::get), Some(7));
+        assert_eq!(UidValidity::from_i64(-1), None);
+        assert_eq!(UidValidity::from_i64(i64::from(u32::MAX) + 1), None);
+        assert_eq!(Uid::from_i64(42).map(|u| u.to_string()), Some("42".into()));
     }
 
     #[test]

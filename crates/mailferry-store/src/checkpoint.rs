@@ -6,6 +6,7 @@
 //! [`MessageState::Pending`] is committed *before* its APPEND is sent: after a crash it
 //! means "maybe appended", and the engine looks on the target before appending again.
 
+use mailferry_imap::UidValidity;
 use sqlx::Row;
 
 use crate::{last_of_each, parameter, placeholders, Store, StoreError, ROWS_PER_STATEMENT};
@@ -14,9 +15,9 @@ use crate::{last_of_each, parameter, placeholders, Store, StoreError, ROWS_PER_S
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FolderCheckpoint {
     pub source_folder: String,
-    pub source_uidvalidity: u32,
+    pub source_uidvalidity: UidValidity,
     pub target_folder: String,
-    pub target_uidvalidity: Option<u32>,
+    pub target_uidvalidity: Option<UidValidity>,
     pub source_uidnext: u32,
     pub source_modseq: Option<u64>,
     /// The target folder's UIDNEXT and message count at the end of the last completed pass
@@ -97,15 +98,19 @@ impl Store {
         .bind(source_folder)
         .fetch_optional(self.pool())
         .await?;
-        Ok(row.map(|row| FolderCheckpoint {
-            source_folder: source_folder.to_string(),
-            source_uidvalidity: uid(row.get(0)),
-            target_folder: row.get(1),
-            target_uidvalidity: row.get::<Option<i64>, _>(2).map(uid),
-            source_uidnext: uid(row.get(3)),
-            source_modseq: row.get::<Option<i64>, _>(4).map(|m| m as u64),
-            target_uidnext: row.get::<Option<i64>, _>(5).map(uid),
-            target_messages: row.get::<Option<i64>, _>(6).map(uid),
+        // A row whose UIDVALIDITY is not one (0, or out of range: written by hand?) is no
+        // checkpoint: the folder is matched again by fingerprint.
+        Ok(row.and_then(|row| {
+            Some(FolderCheckpoint {
+                source_folder: source_folder.to_string(),
+                source_uidvalidity: UidValidity::from_i64(row.get(0))?,
+                target_folder: row.get(1),
+                target_uidvalidity: row.get::<Option<i64>, _>(2).and_then(UidValidity::from_i64),
+                source_uidnext: uid(row.get(3)),
+                source_modseq: row.get::<Option<i64>, _>(4).map(|m| m as u64),
+                target_uidnext: row.get::<Option<i64>, _>(5).map(uid),
+                target_messages: row.get::<Option<i64>, _>(6).map(uid),
+            })
         }))
     }
 
@@ -121,15 +126,19 @@ impl Store {
         .await?;
         Ok(rows
             .into_iter()
-            .map(|row| FolderCheckpoint {
-                source_folder: row.get(0),
-                source_uidvalidity: uid(row.get(1)),
-                target_folder: row.get(2),
-                target_uidvalidity: row.get::<Option<i64>, _>(3).map(uid),
-                source_uidnext: uid(row.get(4)),
-                source_modseq: row.get::<Option<i64>, _>(5).map(|m| m as u64),
-                target_uidnext: row.get::<Option<i64>, _>(6).map(uid),
-                target_messages: row.get::<Option<i64>, _>(7).map(uid),
+            .filter_map(|row| {
+                Some(FolderCheckpoint {
+                    source_folder: row.get(0),
+                    source_uidvalidity: UidValidity::from_i64(row.get(1))?,
+                    target_folder: row.get(2),
+                    target_uidvalidity: row
+                        .get::<Option<i64>, _>(3)
+                        .and_then(UidValidity::from_i64),
+                    source_uidnext: uid(row.get(4)),
+                    source_modseq: row.get::<Option<i64>, _>(5).map(|m| m as u64),
+                    target_uidnext: row.get::<Option<i64>, _>(6).map(uid),
+                    target_messages: row.get::<Option<i64>, _>(7).map(uid),
+                })
             })
             .collect())
     }
@@ -240,7 +249,7 @@ impl Store {
         &self,
         job: &str,
         source_folder: &str,
-        uidvalidity: u32,
+        uidvalidity: UidValidity,
     ) -> Result<Vec<MappedMessage>, StoreError> {
         let rows = sqlx::query(
             "SELECT source_uid, fingerprint, state, target_uid, flags, detail FROM message_map \
@@ -270,7 +279,7 @@ impl Store {
         &self,
         job: &str,
         source_folder: &str,
-        uidvalidity: u32,
+        uidvalidity: UidValidity,
         rows: &[MappedMessage],
     ) -> Result<(), StoreError> {
         if rows.is_empty() {
@@ -310,7 +319,7 @@ impl Store {
         &self,
         job: &str,
         source_folder: &str,
-        uidvalidity: u32,
+        uidvalidity: UidValidity,
         uids: &[u32],
     ) -> Result<(), StoreError> {
         let mut tx = self.pool().begin().await?;

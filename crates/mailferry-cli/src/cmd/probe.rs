@@ -165,7 +165,7 @@ pub async fn run(args: ProbeArgs) -> anyhow::Result<ExitCode> {
             selectable: folder.selectable,
             messages: status.messages,
             bytes,
-            uid_validity: status.uid_validity,
+            uid_validity: status.uid_validity.map(u32::from),
             uid_next: status.uid_next,
             highest_modseq: status.highest_modseq,
         });

@@ -1,6 +1,7 @@
 //! Messages deleted at the source since the last pass: counted, and deleted on the target
 //! with `sync_deletes` (UID EXPUNGE, so that nothing else goes).
 
+use mailferry_imap::UidValidity;
 use std::collections::HashMap;
 
 use mailferry_imap::{Session, UidSet};
@@ -15,7 +16,7 @@ use crate::report::FolderReport;
 pub(crate) async fn apply_deletions(
     target: &mut Session,
     pass: &FolderPass<'_>,
-    uid_validity: u32,
+    uid_validity: UidValidity,
     vanished: &[u32],
     map: &HashMap<u32, MappedMessage>,
     report: &mut FolderReport,

@@ -1,6 +1,7 @@
 //! Flag changes at the source carried to our copies (UID STORE), and the form flags take in
 //! the message map (sorted, `\\Recent` left out).
 
+use mailferry_imap::UidValidity;
 use std::collections::HashMap;
 
 use mailferry_imap::{Session, UidSet};
@@ -33,7 +34,7 @@ pub(crate) fn flags_of(key: &str) -> Vec<String> {
 pub(crate) async fn apply_flags(
     target: &mut Session,
     pass: &FolderPass<'_>,
-    uid_validity: u32,
+    uid_validity: UidValidity,
     changes: &[(u32, Vec<String>)],
     map: &mut HashMap<u32, MappedMessage>,
     report: &mut FolderReport,

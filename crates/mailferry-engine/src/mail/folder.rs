@@ -80,8 +80,14 @@ pub(crate) async fn copy_folder(
         .await
         .map_err(EngineError::imap(Side::Source))?;
     report.source_messages = u64::from(selected.exists);
+    let uid_validity = selected
+        .uid_validity
+        .ok_or_else(|| EngineError::NoUidValidity {
+            side: Side::Source,
+            folder: mapping.source_name.clone(),
+        })?;
     if let Some(cp) = &checkpoint {
-        if cp.source_uidvalidity != selected.uid_validity {
+        if cp.source_uidvalidity != uid_validity {
             report.notes.push("the source folder's UIDVALIDITY changed: its messages are matched again by fingerprint".into());
             store.forget_folder(&job.id, &key).await?;
             checkpoint = None;
@@ -92,13 +98,13 @@ pub(crate) async fn copy_folder(
         .await
         .map_err(EngineError::imap(Side::Target))?;
     if let Some(cp) = &checkpoint {
-        if cp.target_uidvalidity != Some(target_selected.uid_validity) {
+        if cp.target_uidvalidity.is_none() || cp.target_uidvalidity != target_selected.uid_validity
+        {
             report.notes.push("the target folder's UIDVALIDITY changed: messages are matched again by fingerprint".into());
             store.forget_folder(&job.id, &key).await?;
             checkpoint = None;
         }
     }
-    let uid_validity = selected.uid_validity;
     let mut map: HashMap<u32, MappedMessage> = store
         .mapped_messages(&job.id, &key, uid_validity)
         .await?
@@ -378,7 +384,7 @@ pub(crate) async fn copy_folder(
                 source_folder: key,
                 source_uidvalidity: uid_validity,
                 target_folder: folder_key(&mapping.target_raw),
-                target_uidvalidity: Some(target_selected.uid_validity),
+                target_uidvalidity: target_selected.uid_validity,
                 source_uidnext: source_uid_next(
                     selected.uid_next,
                     seen_uids,

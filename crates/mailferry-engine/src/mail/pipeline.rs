@@ -4,6 +4,7 @@
 //! recorded as pending before its APPEND and settled after; one the source will not give or
 //! the target refuses fails alone.
 
+use mailferry_imap::UidValidity;
 use std::collections::HashMap;
 use std::io::Write;
 use std::time::Duration;
@@ -36,7 +37,7 @@ pub(crate) async fn copy_messages(
     source: &mut Session,
     target: &mut Session,
     pass: &FolderPass<'_>,
-    uid_validity: u32,
+    uid_validity: UidValidity,
     to_copy: Vec<MessageMeta>,
     map: &mut HashMap<u32, MappedMessage>,
     report: &mut FolderReport,
@@ -304,7 +305,7 @@ pub(crate) async fn fetch_big(
     source: &mut Session,
     pool: &Pool,
     folder: &[u8],
-    uid_validity: u32,
+    uid_validity: UidValidity,
     meta: &MessageMeta,
     chunk: u64,
     spool: Option<&std::path::Path>,
@@ -359,7 +360,7 @@ pub(crate) async fn fetch_spread(
     source: &mut Session,
     pool: &Pool,
     folder: &[u8],
-    uid_validity: u32,
+    uid_validity: UidValidity,
     meta: &MessageMeta,
     chunk: u64,
     file: &std::fs::File,
@@ -391,7 +392,7 @@ pub(crate) async fn fetch_spread(
                 if let Some(mut idle) = pool.try_idle() {
                     // A session whose folder cannot be opened as it was is dropped (closed).
                     if let Ok(selected) = idle.session.select(folder, true, None).await {
-                        if selected.uid_validity == uid_validity {
+                        if selected.uid_validity == Some(uid_validity) {
                             recruited += 1;
                             running.push(async move {
                                 let got =
@@ -470,7 +471,7 @@ pub(crate) async fn fetch_spread(
     _source: &mut Session,
     _pool: &Pool,
     _folder: &[u8],
-    _uid_validity: u32,
+    _uid_validity: UidValidity,
     _meta: &MessageMeta,
     _chunk: u64,
     _file: &std::fs::File,

@@ -130,12 +130,16 @@ pub(crate) fn source_uid_next(
 mod tests {
     use super::*;
 
+    fn v(n: u32) -> mailferry_imap::UidValidity {
+        mailferry_imap::UidValidity::new(n).unwrap()
+    }
+
     fn checkpoint() -> FolderCheckpoint {
         FolderCheckpoint {
             source_folder: "INBOX".into(),
-            source_uidvalidity: 7,
+            source_uidvalidity: v(7),
             target_folder: "INBOX".into(),
-            target_uidvalidity: Some(9),
+            target_uidvalidity: Some(v(9)),
             source_uidnext: 101,
             source_modseq: Some(500),
             target_uidnext: Some(201),
@@ -147,7 +151,7 @@ mod tests {
         FolderStatus {
             messages: Some(100),
             uid_next: Some(101),
-            uid_validity: Some(7),
+            uid_validity: Some(v(7)),
             highest_modseq: Some(500),
             ..FolderStatus::default()
         }
@@ -157,7 +161,7 @@ mod tests {
         FolderStatus {
             messages: Some(100),
             uid_next: Some(201),
-            uid_validity: Some(9),
+            uid_validity: Some(v(9)),
             ..FolderStatus::default()
         }
     }
@@ -215,7 +219,7 @@ mod tests {
             Some("the target folder is missing")
         );
         let mut t = target();
-        t.uid_validity = Some(10);
+        t.uid_validity = Some(v(10));
         assert_eq!(
             skip(&source(), Some(&t), placed(100)),
             Some("the target folder was recreated")
@@ -273,7 +277,7 @@ mod tests {
     fn a_target_folder_is_changed_unless_uidnext_and_count_are_as_recorded() {
         let cp = checkpoint();
         let mut selected = Selected {
-            uid_validity: 9,
+            uid_validity: Some(v(9)),
             uid_next: Some(201),
             exists: 100,
             ..Selected::default()

@@ -89,7 +89,7 @@ pub(crate) async fn follow_renames(
             .select(&mapping.source_raw, true, None)
             .await
             .map_err(EngineError::imap(Side::Source))?;
-        if selected.uid_validity != uid_validity {
+        if selected.uid_validity != Some(uid_validity) {
             continue;
         }
         let metas = source

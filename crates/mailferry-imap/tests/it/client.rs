@@ -355,7 +355,7 @@ async fn qresync_select_reports_flag_changes_and_expunges_in_one_round_trip() {
             b"INBOX",
             true,
             Some(Resync {
-                uid_validity: first.uid_validity,
+                uid_validity: first.uid_validity.expect("Dovecot sends UIDVALIDITY"),
                 modseq,
             }),
         )

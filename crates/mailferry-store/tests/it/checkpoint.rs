@@ -4,6 +4,10 @@ use mailferry_store::{FolderCheckpoint, FolderTally, MappedMessage, MessageState
 
 use crate::Db;
 
+fn v(n: u32) -> mailferry_imap::UidValidity {
+    mailferry_imap::UidValidity::new(n).unwrap()
+}
+
 #[tokio::test]
 async fn checkpoints_and_map_round_trip_on_sqlite() {
     checkpoints_and_map_round_trip(Db::sqlite().await).await;
@@ -19,9 +23,9 @@ async fn checkpoints_and_map_round_trip(db: Db) {
     assert_eq!(store.folder_checkpoint("j", "INBOX").await.unwrap(), None);
     let cp = FolderCheckpoint {
         source_folder: "INBOX".into(),
-        source_uidvalidity: 4_000_000_000,
+        source_uidvalidity: v(4_000_000_000),
         target_folder: "INBOX".into(),
-        target_uidvalidity: Some(7),
+        target_uidvalidity: Some(v(7)),
         source_uidnext: 12,
         source_modseq: Some(1 << 40),
         target_uidnext: Some(13),
@@ -144,22 +148,28 @@ async fn many_rows_at_once(db: Db) {
     let pending: Vec<MappedMessage> = (1..=333)
         .map(|uid| row(uid, MessageState::Pending, None))
         .collect();
-    store.record_messages("j", "F", 9, &pending).await.unwrap();
+    store
+        .record_messages("j", "F", v(9), &pending)
+        .await
+        .unwrap();
     let mut settled: Vec<MappedMessage> = (1..=333)
         .map(|uid| row(uid, MessageState::Copied, Some(uid + 1000)))
         .collect();
     // UID 5 twice: first failed, then copied; the copied row is the one kept.
     settled.insert(0, row(5, MessageState::Failed, None));
-    store.record_messages("j", "F", 9, &settled).await.unwrap();
-    let rows = store.mapped_messages("j", "F", 9).await.unwrap();
+    store
+        .record_messages("j", "F", v(9), &settled)
+        .await
+        .unwrap();
+    let rows = store.mapped_messages("j", "F", v(9)).await.unwrap();
     let expected: Vec<MappedMessage> = (1..=333)
         .map(|uid| row(uid, MessageState::Copied, Some(uid + 1000)))
         .collect();
     assert_eq!(rows, expected);
     let gone: Vec<u32> = (1..=333).filter(|uid| uid % 3 != 0).collect();
-    store.delete_messages("j", "F", 9, &gone).await.unwrap();
+    store.delete_messages("j", "F", v(9), &gone).await.unwrap();
     let left: Vec<u32> = store
-        .mapped_messages("j", "F", 9)
+        .mapped_messages("j", "F", v(9))
         .await
         .unwrap()
         .iter()
@@ -171,17 +181,23 @@ async fn many_rows_at_once(db: Db) {
     );
     // Another folder's and another job's rows are not touched by either.
     store
-        .record_messages("j", "G", 9, &pending[..3])
+        .record_messages("j", "G", v(9), &pending[..3])
         .await
         .unwrap();
     store
-        .record_messages("k", "F", 9, &pending[..3])
+        .record_messages("k", "F", v(9), &pending[..3])
         .await
         .unwrap();
     store
-        .delete_messages("j", "F", 9, &[1, 2, 3])
+        .delete_messages("j", "F", v(9), &[1, 2, 3])
         .await
         .unwrap();
-    assert_eq!(store.mapped_messages("j", "G", 9).await.unwrap().len(), 3);
-    assert_eq!(store.mapped_messages("k", "F", 9).await.unwrap().len(), 3);
+    assert_eq!(
+        store.mapped_messages("j", "G", v(9)).await.unwrap().len(),
+        3
+    );
+    assert_eq!(
+        store.mapped_messages("k", "F", v(9)).await.unwrap().len(),
+        3
+    );
 }

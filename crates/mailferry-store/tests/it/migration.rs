@@ -323,9 +323,9 @@ async fn migration_story(db: Db) {
             "due",
             &FolderCheckpoint {
                 source_folder: folder.clone(),
-                source_uidvalidity: 1,
+                source_uidvalidity: mailferry_imap::UidValidity::new(1).unwrap(),
                 target_folder: "INBOX/due-alice-new-login".into(),
-                target_uidvalidity: Some(2),
+                target_uidvalidity: mailferry_imap::UidValidity::new(2),
                 source_uidnext: 11,
                 source_modseq: None,
                 target_uidnext: None,
@@ -338,7 +338,7 @@ async fn migration_story(db: Db) {
         .record_messages(
             "due",
             &folder,
-            1,
+            mailferry_imap::UidValidity::new(1).unwrap(),
             &[MappedMessage {
                 source_uid: 3,
                 fingerprint: "fp".into(),
@@ -554,7 +554,7 @@ async fn migration_story(db: Db) {
     );
     assert!(store.folder_checkpoints("due").await.unwrap().is_empty());
     assert!(store
-        .mapped_messages("due", &folder, 1)
+        .mapped_messages("due", &folder, mailferry_imap::UidValidity::new(1).unwrap())
         .await
         .unwrap()
         .is_empty());

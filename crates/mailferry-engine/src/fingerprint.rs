@@ -76,7 +76,7 @@ mod tests {
 
     fn meta(size: u64, date: &str, id: Option<&str>) -> MessageMeta {
         MessageMeta {
-            uid: 1,
+            uid: mailferry_imap::Uid::new(1).unwrap(),
             flags: vec![],
             internal_date: date.into(),
             size,

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use mailferry_imap::datetime::internal_date_to_unix;
-use mailferry_imap::{FetchRange, MessageMeta, Session, SessionOptions};
+use mailferry_imap::{FetchRange, MessageMeta, Session, SessionOptions, Uid};
 use serde::Serialize;
 
 use crate::error::{EngineError, Side};
@@ -66,7 +66,7 @@ impl VerifyReport {
 
 struct Side_ {
     metas: Vec<MessageMeta>,
-    hashes: HashMap<u32, [u8; 32]>,
+    hashes: HashMap<Uid, [u8; 32]>,
 }
 
 /// Compares every folder of the source with its target folder.
@@ -134,7 +134,7 @@ pub async fn verify(
             .iter()
             .any(|t| t.raw_name == mapping.target_raw)
         {
-            diff.missing = source_side.metas.iter().map(|m| m.uid).collect();
+            diff.missing = source_side.metas.iter().map(|m| m.uid.get()).collect();
             if !diff.missing.is_empty() {
                 diff.error = Some("the folder does not exist on the target".into());
             }
@@ -260,8 +260,8 @@ fn compare(source: &Side_, target: &Side_, diff: &mut FolderDifferences) {
         let pair = candidates.remove(position);
         if flag_set(&pair.flags) != flag_set(&meta.flags) {
             diff.other_flags.push((
-                meta.uid,
-                pair.uid,
+                meta.uid.get(),
+                pair.uid.get(),
                 flag_set(&meta.flags),
                 flag_set(&pair.flags),
             ));
@@ -269,8 +269,8 @@ fn compare(source: &Side_, target: &Side_, diff: &mut FolderDifferences) {
         if internal_date_to_unix(&pair.internal_date) != internal_date_to_unix(&meta.internal_date)
         {
             diff.other_date.push((
-                meta.uid,
-                pair.uid,
+                meta.uid.get(),
+                pair.uid.get(),
                 meta.internal_date.clone(),
                 pair.internal_date.clone(),
             ));
@@ -279,7 +279,7 @@ fn compare(source: &Side_, target: &Side_, diff: &mut FolderDifferences) {
     let mut leftovers: Vec<&MessageMeta> = Vec::new();
     for (hash, rest) in target_by_hash {
         if source_hashes.contains_key(&hash) {
-            diff.duplicated.extend(rest.iter().map(|m| m.uid));
+            diff.duplicated.extend(rest.iter().map(|m| m.uid.get()));
         } else {
             leftovers.extend(rest);
         }
@@ -291,9 +291,9 @@ fn compare(source: &Side_, target: &Side_, diff: &mut FolderDifferences) {
             .position(|t| internal_date_to_unix(&t.internal_date) == date)
         {
             let other = leftovers.remove(position);
-            diff.not_identical.push((meta.uid, other.uid));
+            diff.not_identical.push((meta.uid.get(), other.uid.get()));
         } else {
-            diff.missing.push(meta.uid);
+            diff.missing.push(meta.uid.get());
         }
     }
     diff.only_on_target = leftovers.len() as u64;

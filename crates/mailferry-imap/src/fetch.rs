@@ -10,7 +10,7 @@ use crate::parse::{Cursor, ParseError};
 pub struct Fetch {
     /// Message sequence number.
     pub seq: u32,
-    pub uid: Option<u32>,
+    pub uid: Option<crate::Uid>,
     /// Flags and keywords as the server spells them (`\Seen`, `$Forwarded`).
     pub flags: Option<Vec<String>>,
     /// INTERNALDATE as sent: `"17-Jul-1996 02:44:25 -0700"` without quotes.
@@ -94,7 +94,10 @@ pub(crate) fn parse_fetch(cursor: &mut Cursor, seq: u32) -> Result<Fetch, ParseE
             b"UID" => {
                 cursor.expect(b' ', "a space after UID")?;
                 fetch.uid = Some(
-                    u32::try_from(cursor.number()?).map_err(|_| cursor.error("a 32-bit UID"))?,
+                    u32::try_from(cursor.number()?)
+                        .ok()
+                        .and_then(crate::Uid::new)
+                        .ok_or_else(|| cursor.error("a UID (1 to 4294967295)"))?,
                 );
             }
             b"FLAGS" => {
@@ -207,7 +210,7 @@ mod tests {
     fn metadata_items() {
         let f = fetch_of(b"* 12 FETCH (UID 4827313 FLAGS (\\Seen $Forwarded) INTERNALDATE \"17-Jul-1996 02:44:25 -0700\" RFC822.SIZE 4286 MODSEQ (12121231000))\r\n");
         assert_eq!(f.seq, 12);
-        assert_eq!(f.uid, Some(4_827_313));
+        assert_eq!(f.uid.map(crate::Uid::get), Some(4_827_313));
         assert_eq!(
             f.flags,
             Some(vec!["\\Seen".to_string(), "$Forwarded".to_string()])
@@ -242,7 +245,7 @@ mod tests {
     #[test]
     fn skips_items_we_do_not_use() {
         let f = fetch_of(b"* 3 FETCH (BODYSTRUCTURE (\"TEXT\" \"PLAIN\" (\"CHARSET\" \"utf-8\") NIL NIL \"7BIT\" 5 1 NIL NIL NIL NIL) X-GM-LABELS (\\Inbox \"a b\") UID 9 BODY[] NIL)\r\n");
-        assert_eq!(f.uid, Some(9));
+        assert_eq!(f.uid.map(crate::Uid::get), Some(9));
         assert_eq!(f.section("").unwrap().data, None);
     }
 

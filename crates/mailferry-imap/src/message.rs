@@ -12,12 +12,12 @@ use crate::error::ImapError;
 use crate::fetch::{Fetch, PartialAssembler};
 use crate::response::{Code, Response, Status, StatusKind};
 use crate::session::{quote, Session};
-use crate::uid::UidSet;
+use crate::uid::{Uid, UidSet, UidValidity};
 
 /// What a migration needs to know of a message before copying it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MessageMeta {
-    pub uid: u32,
+    pub uid: Uid,
     pub flags: Vec<String>,
     /// INTERNALDATE as the server wrote it.
     pub internal_date: String,
@@ -58,8 +58,8 @@ pub struct AppendRequest<'a> {
 /// Where an appended message landed (UIDPLUS).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Appended {
-    pub uid_validity: u32,
-    pub uid: u32,
+    pub uid_validity: UidValidity,
+    pub uid: Uid,
 }
 
 /// The server's answer to one APPEND: where it landed (when the server says, UIDPLUS), or its
@@ -120,7 +120,7 @@ impl Session {
     /// `size` only decides how many ranges to ask for ahead, so a wrong size never truncates.
     pub async fn fetch_body_partial<W: Write>(
         &mut self,
-        uid: u32,
+        uid: Uid,
         size: Option<u64>,
         chunk: u64,
         sink: W,
@@ -178,7 +178,7 @@ impl Session {
             }
             if !progressed && tags.is_empty() && ranges.is_empty() {
                 // Every range asked for is answered and none continues the message: it is gone.
-                return Err(ImapError::Vanished { uid });
+                return Err(ImapError::Vanished { uid: uid.get() });
             }
         }
     }
@@ -191,7 +191,7 @@ impl Session {
     /// taking pieces as it has room, so a slow connection takes fewer.
     pub async fn fetch_body_pieces(
         &mut self,
-        uid: u32,
+        uid: Uid,
         mut next: impl FnMut() -> Option<(u64, u64)>,
         mut sink: impl FnMut(u64, &[u8]) -> std::io::Result<()>,
     ) -> Result<Vec<(u64, u64)>, ImapError> {
@@ -233,7 +233,7 @@ impl Session {
 
     async fn send_partial(
         &mut self,
-        uid: u32,
+        uid: Uid,
         offset: u64,
         chunk: u64,
     ) -> Result<String, ImapError> {
@@ -321,10 +321,13 @@ impl Session {
         }
         match done.status.code {
             Some(Code::AppendUid { uid_validity, uids }) if uids.len() == requests.len() => {
-                Ok(Ok(uids
-                    .iter()
-                    .map(|uid| Appended { uid_validity, uid })
-                    .collect()))
+                Ok(Ok(match UidValidity::new(uid_validity) {
+                    Some(uid_validity) => uids
+                        .iter()
+                        .map(|uid| Appended { uid_validity, uid })
+                        .collect(),
+                    None => Vec::new(),
+                }))
             }
             _ => Ok(Ok(Vec::new())),
         }
@@ -456,9 +459,10 @@ impl Session {
             return Ok(Err(done.status));
         }
         Ok(Ok(match done.status.code {
-            Some(Code::AppendUid { uid_validity, uids }) => {
-                uids.iter().next().map(|uid| Appended { uid_validity, uid })
-            }
+            Some(Code::AppendUid { uid_validity, uids }) => UidValidity::new(uid_validity)
+                .and_then(|uid_validity| {
+                    uids.iter().next().map(|uid| Appended { uid_validity, uid })
+                }),
             _ => None,
         }))
     }

@@ -471,7 +471,10 @@ mod tests {
             panic!("no APPENDUID")
         };
         assert_eq!(uid_validity, 1_700_000_000);
-        assert_eq!(uids.iter().collect::<Vec<_>>(), vec![5, 6, 7, 9]);
+        assert_eq!(
+            uids.iter().map(crate::Uid::get).collect::<Vec<_>>(),
+            vec![5, 6, 7, 9]
+        );
     }
 
     #[test]
@@ -529,7 +532,10 @@ mod tests {
             panic!()
         };
         assert!(earlier);
-        assert_eq!(uids.iter().collect::<Vec<_>>(), vec![41, 43, 44, 45]);
+        assert_eq!(
+            uids.iter().map(crate::Uid::get).collect::<Vec<_>>(),
+            vec![41, 43, 44, 45]
+        );
         assert_eq!(
             parse("+ go ahead\r\n"),
             Response::Continuation(Bytes::from_static(b"go ahead"))

@@ -64,9 +64,9 @@ pub struct UidSet {
 pub struct UidSetError(pub String);
 
 impl UidSet {
-    /// Builds a set from UIDs in any order; zeros are ignored.
-    pub fn from_uids(uids: impl IntoIterator<Item = u32>) -> Self {
-        let mut all: Vec<u32> = uids.into_iter().filter(|&u| u != 0).collect();
+    /// Builds a set from UIDs in any order.
+    pub fn from_uids(uids: impl IntoIterator<Item = Uid>) -> Self {
+        let mut all: Vec<u32> = uids.into_iter().map(Uid::get).collect();
         all.sort_unstable();
         all.dedup();
         let mut ranges: Vec<(u32, u32)> = Vec::new();
@@ -113,11 +113,16 @@ impl UidSet {
         self.ranges.iter().map(|(a, b)| (b - a) as usize + 1).sum()
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = u32> + '_ {
-        self.ranges.iter().flat_map(|&(a, b)| a..=b)
+    pub fn iter(&self) -> impl Iterator<Item = Uid> + '_ {
+        // The ranges never hold 0 (see `from_ranges`).
+        self.ranges
+            .iter()
+            .flat_map(|&(a, b)| a..=b)
+            .filter_map(Uid::new)
     }
 
-    pub fn contains(&self, uid: u32) -> bool {
+    pub fn contains(&self, uid: Uid) -> bool {
+        let uid = uid.get();
         self.ranges.iter().any(|&(a, b)| a <= uid && uid <= b)
     }
 }
@@ -167,12 +172,20 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    fn u(n: u32) -> Uid {
+        Uid::new(n).unwrap()
+    }
+
+    fn uids(all: impl IntoIterator<Item = u32>) -> Vec<Uid> {
+        all.into_iter().map(u).collect()
+    }
+
     #[test]
     fn known_answers() {
         let set: UidSet = "9:7,1,2,3,12".parse().unwrap();
         assert_eq!(set.to_string(), "1:3,7:9,12");
         assert_eq!(set.len(), 7);
-        assert!(set.contains(8) && !set.contains(10));
+        assert!(set.contains(u(8)) && !set.contains(u(10)));
         assert!("0:3".parse::<UidSet>().is_err());
         assert!("a".parse::<UidSet>().is_err());
     }
@@ -190,7 +203,7 @@ mod tests {
     fn huge_ranges_are_kept_as_ranges() {
         let set: UidSet = "1:4294967295".parse().unwrap();
         assert_eq!(set.len(), u32::MAX as usize);
-        assert!(set.contains(4_000_000_000));
+        assert!(set.contains(u(4_000_000_000)));
         assert_eq!(set.to_string(), "1:4294967295");
         let set: UidSet = "20000000:1,30000000:40000000".parse().unwrap();
         assert_eq!(set.to_string(), "1:20000000,30000000:40000000");
@@ -201,17 +214,17 @@ mod tests {
     proptest! {
         #[test]
         fn display_parse_round_trip(uids in proptest::collection::vec(1u32..5000, 1..200)) {
-            let set = UidSet::from_uids(uids.clone());
+            let set = UidSet::from_uids(super::tests::uids(uids.clone()));
             let again: UidSet = set.to_string().parse().unwrap();
             prop_assert_eq!(&again, &set);
             let mut sorted = uids; sorted.sort_unstable(); sorted.dedup();
-            prop_assert_eq!(set.iter().collect::<Vec<_>>(), sorted);
+            prop_assert_eq!(set.iter().collect::<Vec<_>>(), super::tests::uids(sorted));
         }
 
         #[test]
         fn ranges_and_uids_make_the_same_set(ranges in proptest::collection::vec((1u32..3000, 1u32..3000), 1..20)) {
             let by_range = UidSet::from_ranges(ranges.clone());
-            let by_uid = UidSet::from_uids(ranges.iter().flat_map(|&(a, b)| a.min(b)..=a.max(b)));
+            let by_uid = UidSet::from_uids(super::tests::uids(ranges.iter().flat_map(|&(a, b)| a.min(b)..=a.max(b))));
             prop_assert_eq!(by_range, by_uid);
         }
     }

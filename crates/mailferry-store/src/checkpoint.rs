@@ -6,7 +6,7 @@
 //! [`MessageState::Pending`] is committed *before* its APPEND is sent: after a crash it
 //! means "maybe appended", and the engine looks on the target before appending again.
 
-use mailferry_imap::UidValidity;
+use mailferry_imap::{Uid, UidValidity};
 use sqlx::Row;
 
 use crate::{last_of_each, parameter, placeholders, Store, StoreError, ROWS_PER_STATEMENT};
@@ -69,10 +69,10 @@ impl MessageState {
 /// One row of the message map.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MappedMessage {
-    pub source_uid: u32,
+    pub source_uid: Uid,
     pub fingerprint: String,
     pub state: MessageState,
-    pub target_uid: Option<u32>,
+    pub target_uid: Option<Uid>,
     /// Flags last set on the target, sorted and space separated.
     pub flags: String,
     /// Why it failed, in the server's words.
@@ -260,15 +260,18 @@ impl Store {
         .bind(i64::from(uidvalidity))
         .fetch_all(self.pool())
         .await?;
+        // A row whose UID is not one (0, out of range) cannot name a message: left out.
         Ok(rows
             .into_iter()
-            .map(|row| MappedMessage {
-                source_uid: uid(row.get(0)),
-                fingerprint: row.get(1),
-                state: MessageState::from_code(row.get(2)),
-                target_uid: row.get::<Option<i64>, _>(3).map(uid),
-                flags: row.get(4),
-                detail: row.get(5),
+            .filter_map(|row| {
+                Some(MappedMessage {
+                    source_uid: Uid::from_i64(row.get(0))?,
+                    fingerprint: row.get(1),
+                    state: MessageState::from_code(row.get(2)),
+                    target_uid: row.get::<Option<i64>, _>(3).and_then(Uid::from_i64),
+                    flags: row.get(4),
+                    detail: row.get(5),
+                })
             })
             .collect())
     }
@@ -320,7 +323,7 @@ impl Store {
         job: &str,
         source_folder: &str,
         uidvalidity: UidValidity,
-        uids: &[u32],
+        uids: &[Uid],
     ) -> Result<(), StoreError> {
         let mut tx = self.pool().begin().await?;
         for chunk in uids.chunks(ROWS_PER_STATEMENT) {

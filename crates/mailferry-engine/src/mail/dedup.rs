@@ -5,14 +5,14 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::io::Write;
 
-use mailferry_imap::{FetchRange, MessageMeta, Session, UidSet};
+use mailferry_imap::{FetchRange, MessageMeta, Session, Uid, UidSet};
 use mailferry_store::{MappedMessage, MessageState};
 
 use crate::error::{EngineError, Side};
 use crate::fingerprint::{body_hash, Fingerprint};
 
 /// A target message a source message was found to be: its UID and flags.
-pub(crate) type Found = Option<(u32, Vec<String>)>;
+pub(crate) type Found = Option<(Uid, Vec<String>)>;
 
 /// Pairs source messages with target messages not yet claimed, by fingerprint, one for
 /// one (multiplicity counts); where there is no Message-ID the bodies' hashes decide. The
@@ -20,7 +20,7 @@ pub(crate) type Found = Option<(u32, Vec<String>)>;
 pub(crate) async fn dedup(
     source: &mut Session,
     target: &mut Session,
-    map: &HashMap<u32, MappedMessage>,
+    map: &HashMap<Uid, MappedMessage>,
     candidates: Vec<MessageMeta>,
     chunk: u64,
     target_metas: Vec<MessageMeta>,
@@ -56,10 +56,10 @@ pub(crate) async fn dedup(
 
 /// The target messages no row of the map claims, by fingerprint, in UID order.
 pub(crate) fn available<'a>(
-    map: &HashMap<u32, MappedMessage>,
+    map: &HashMap<Uid, MappedMessage>,
     target_metas: &'a [MessageMeta],
 ) -> HashMap<Fingerprint, VecDeque<&'a MessageMeta>> {
-    let claimed: HashSet<u32> = map
+    let claimed: HashSet<Uid> = map
         .values()
         .filter(|m| matches!(m.state, MessageState::Copied | MessageState::Present))
         .filter_map(|m| m.target_uid)
@@ -79,7 +79,7 @@ pub(crate) fn available<'a>(
 pub(crate) fn to_hash(
     candidates: &[MessageMeta],
     available: &HashMap<Fingerprint, VecDeque<&MessageMeta>>,
-) -> (Vec<u32>, Vec<u32>) {
+) -> (Vec<Uid>, Vec<Uid>) {
     let mut source = Vec::new();
     let mut target = Vec::new();
     for meta in candidates {
@@ -100,11 +100,11 @@ pub(crate) fn to_hash(
 /// Each candidate with the target message it is, if any: pending rows first (they were
 /// ours, and claim their own copy), then by UID; a target message is taken once.
 pub(crate) fn pair(
-    map: &HashMap<u32, MappedMessage>,
+    map: &HashMap<Uid, MappedMessage>,
     candidates: Vec<MessageMeta>,
     mut available: HashMap<Fingerprint, VecDeque<&MessageMeta>>,
-    source_hashes: &HashMap<u32, [u8; 32]>,
-    target_hashes: &HashMap<u32, [u8; 32]>,
+    source_hashes: &HashMap<Uid, [u8; 32]>,
+    target_hashes: &HashMap<Uid, [u8; 32]>,
 ) -> Vec<(MessageMeta, Found)> {
     let mut ordered = candidates;
     ordered.sort_by_key(|m| {
@@ -159,7 +159,7 @@ pub(crate) async fn same_size_on_target(
         let done = target.wait(&tag).await?;
         for item in done.data {
             if let mailferry_imap::response::Untagged::Search(found) = item {
-                uids.extend(found);
+                uids.extend(found.into_iter().filter_map(Uid::new));
             }
         }
     }
@@ -173,12 +173,12 @@ pub(crate) async fn same_size_on_target(
 /// SHA-256 of the bodies of `uids` in the selected folder.
 pub(crate) async fn hash_bodies(
     session: &mut Session,
-    uids: &[u32],
-    sizes: &HashMap<u32, u64>,
+    uids: &[Uid],
+    sizes: &HashMap<Uid, u64>,
     chunk: u64,
-) -> Result<HashMap<u32, [u8; 32]>, mailferry_imap::ImapError> {
+) -> Result<HashMap<Uid, [u8; 32]>, mailferry_imap::ImapError> {
     let mut out = HashMap::new();
-    let (small, big): (Vec<u32>, Vec<u32>) = uids
+    let (small, big): (Vec<Uid>, Vec<Uid>) = uids
         .iter()
         .partition(|uid| sizes.get(uid).copied().unwrap_or(0) <= chunk);
     for part in small.chunks(100) {
@@ -227,9 +227,13 @@ impl Write for HashWriter {
 mod tests {
     use super::*;
 
+    fn u(n: u32) -> Uid {
+        Uid::new(n).unwrap()
+    }
+
     fn meta(uid: u32, size: u64, id: Option<&str>) -> MessageMeta {
         MessageMeta {
-            uid,
+            uid: u(uid),
             flags: vec![format!("$F{uid}")],
             internal_date: "01-Jan-2024 10:00:00 +0000".into(),
             size,
@@ -238,14 +242,14 @@ mod tests {
         }
     }
 
-    fn row(uid: u32, state: MessageState, target_uid: Option<u32>) -> (u32, MappedMessage) {
+    fn row(uid: u32, state: MessageState, target_uid: Option<u32>) -> (Uid, MappedMessage) {
         (
-            uid,
+            u(uid),
             MappedMessage {
-                source_uid: uid,
+                source_uid: u(uid),
                 fingerprint: String::new(),
                 state,
-                target_uid,
+                target_uid: target_uid.map(u),
                 flags: String::new(),
                 detail: None,
             },
@@ -255,7 +259,7 @@ mod tests {
     fn found(pairs: &[(MessageMeta, Found)]) -> Vec<(u32, Option<u32>)> {
         let mut out: Vec<_> = pairs
             .iter()
-            .map(|(m, f)| (m.uid, f.as_ref().map(|f| f.0)))
+            .map(|(m, f)| (m.uid.get(), f.as_ref().map(|f| f.0.get())))
             .collect();
         out.sort_unstable();
         out
@@ -277,7 +281,7 @@ mod tests {
         assert_eq!(
             pairs
                 .iter()
-                .find(|(m, _)| m.uid == 1)
+                .find(|(m, _)| m.uid == u(1))
                 .unwrap()
                 .1
                 .as_ref()
@@ -328,9 +332,12 @@ mod tests {
             meta(3, 100, Some("b@x")),
         ];
         let (source, target_uids) = to_hash(&candidates, &avail);
-        assert_eq!((source, target_uids), (vec![1, 2], vec![50, 51]));
-        let source_hashes: HashMap<u32, [u8; 32]> = [(1, [1; 32]), (2, [9; 32])].into();
-        let target_hashes: HashMap<u32, [u8; 32]> = [(50, [9; 32]), (51, [1; 32])].into();
+        assert_eq!(
+            (source, target_uids),
+            (vec![u(1), u(2)], vec![u(50), u(51)])
+        );
+        let source_hashes: HashMap<Uid, [u8; 32]> = [(u(1), [1; 32]), (u(2), [9; 32])].into();
+        let target_hashes: HashMap<Uid, [u8; 32]> = [(u(50), [9; 32]), (u(51), [1; 32])].into();
         let pairs = pair(&map, candidates, avail, &source_hashes, &target_hashes);
         assert_eq!(found(&pairs), vec![(1, Some(51)), (2, Some(50)), (3, None)]);
         // Without hashes, a message without a Message-ID is never taken for another.

@@ -4,7 +4,7 @@
 use mailferry_imap::UidValidity;
 use std::collections::HashMap;
 
-use mailferry_imap::{Session, UidSet};
+use mailferry_imap::{Session, Uid, UidSet};
 use mailferry_store::MappedMessage;
 
 use super::folder::FolderPass;
@@ -17,12 +17,12 @@ pub(crate) async fn apply_deletions(
     target: &mut Session,
     pass: &FolderPass<'_>,
     uid_validity: UidValidity,
-    vanished: &[u32],
-    map: &HashMap<u32, MappedMessage>,
+    vanished: &[Uid],
+    map: &HashMap<Uid, MappedMessage>,
     report: &mut FolderReport,
 ) -> Result<(), EngineError> {
     let (job, store, key) = (pass.job, pass.store, pass.key.as_str());
-    let gone: Vec<u32> = vanished
+    let gone: Vec<Uid> = vanished
         .iter()
         .copied()
         .filter(|uid| map.contains_key(uid))
@@ -32,14 +32,14 @@ pub(crate) async fn apply_deletions(
     }
     // Only messages that are on the target count; a failed one that is gone now is just
     // forgotten.
-    let placed: Vec<u32> = gone
+    let placed: Vec<Uid> = gone
         .iter()
         .copied()
         .filter(|uid| map.get(uid).is_some_and(is_placed))
         .collect();
     report.deleted_at_source += placed.len() as u64;
     if !placed.is_empty() && job.options.sync_deletes {
-        let targets: Vec<u32> = placed
+        let targets: Vec<Uid> = placed
             .iter()
             .filter_map(|uid| map.get(uid).and_then(|m| m.target_uid))
             .collect();

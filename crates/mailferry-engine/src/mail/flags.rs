@@ -4,7 +4,7 @@
 use mailferry_imap::UidValidity;
 use std::collections::HashMap;
 
-use mailferry_imap::{Session, UidSet};
+use mailferry_imap::{Session, Uid, UidSet};
 use mailferry_store::{MappedMessage, MessageState};
 
 use super::folder::FolderPass;
@@ -35,12 +35,12 @@ pub(crate) async fn apply_flags(
     target: &mut Session,
     pass: &FolderPass<'_>,
     uid_validity: UidValidity,
-    changes: &[(u32, Vec<String>)],
-    map: &mut HashMap<u32, MappedMessage>,
+    changes: &[(Uid, Vec<String>)],
+    map: &mut HashMap<Uid, MappedMessage>,
     report: &mut FolderReport,
 ) -> Result<(), EngineError> {
     let (job, store, key) = (pass.job, pass.store, pass.key.as_str());
-    let mut by_flags: HashMap<String, Vec<u32>> = HashMap::new();
+    let mut by_flags: HashMap<String, Vec<Uid>> = HashMap::new();
     let mut updated = Vec::new();
     for (uid, flags) in changes {
         let Some(row) = map.get_mut(uid) else {

@@ -7,7 +7,7 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use mailferry_imap::{FetchRange, MessageMeta, Pool, Resync, Session, UidSet};
+use mailferry_imap::{FetchRange, MessageMeta, Pool, Resync, Session, Uid, UidSet};
 use mailferry_store::{FolderCheckpoint, MappedMessage, MessageState, Store};
 
 use super::dedup::{dedup, same_size_on_target};
@@ -25,7 +25,7 @@ use crate::progress::Progress;
 use crate::report::{FolderReport, MessageProblem};
 
 /// Messages to place, flag changes (source UID, flags), and source UIDs gone.
-pub(crate) type SourceChanges = (Vec<MessageMeta>, Vec<(u32, Vec<String>)>, Vec<u32>);
+pub(crate) type SourceChanges = (Vec<MessageMeta>, Vec<(Uid, Vec<String>)>, Vec<Uid>);
 
 /// What every step of one folder's pass works with: the job, its state and counters, the
 /// source sessions for big messages, and the folder with its key in the state.
@@ -105,7 +105,7 @@ pub(crate) async fn copy_folder(
             checkpoint = None;
         }
     }
-    let mut map: HashMap<u32, MappedMessage> = store
+    let mut map: HashMap<Uid, MappedMessage> = store
         .mapped_messages(&job.id, &key, uid_validity)
         .await?
         .into_iter()
@@ -130,7 +130,7 @@ pub(crate) async fn copy_folder(
             checkpoint = None;
             map.clear();
         } else {
-            let uids: Vec<u32> = placed.iter().filter_map(|row| row.target_uid).collect();
+            let uids: Vec<Uid> = placed.iter().filter_map(|row| row.target_uid).collect();
             let existing = existing_uids(target, &uids)
                 .await
                 .map_err(EngineError::imap(Side::Target))?;
@@ -182,7 +182,7 @@ pub(crate) async fn copy_folder(
             .fetch_meta(FetchRange::From(cp.source_uidnext.max(1)), None, wants_ids)
             .await
             .map_err(EngineError::imap(Side::Source))?;
-        seen_uids.extend(fetched.iter().map(|m| m.uid));
+        seen_uids.extend(fetched.iter().map(|m| m.uid.get()));
         seen_uids.push(cp.source_uidnext.saturating_sub(1));
         let mut new = delta_candidates(fetched, cp.source_uidnext, &map);
         let retry = refetch(&map, cp.source_uidnext, &lost);
@@ -213,14 +213,14 @@ pub(crate) async fn copy_folder(
             .fetch_meta(FetchRange::All, None, false)
             .await
             .map_err(EngineError::imap(Side::Source))?;
-        seen_uids.extend(all.iter().map(|m| m.uid));
-        let present: HashSet<u32> = all.iter().map(|m| m.uid).collect();
+        seen_uids.extend(all.iter().map(|m| m.uid.get()));
+        let present: HashSet<Uid> = all.iter().map(|m| m.uid).collect();
         let vanished = map
             .keys()
             .copied()
             .filter(|uid| !present.contains(uid))
             .collect();
-        let unmapped: Vec<u32> = all
+        let unmapped: Vec<Uid> = all
             .iter()
             .filter(|m| {
                 map.get(&m.uid).is_none_or(|row| {
@@ -263,7 +263,7 @@ pub(crate) async fn copy_folder(
         }
         if options.max_message_size.is_some_and(|max| meta.size > max) {
             report.skipped.push(MessageProblem {
-                uid: meta.uid,
+                uid: meta.uid.get(),
                 size: meta.size,
                 reason: format!(
                     "larger than the limit of {} bytes",
@@ -403,8 +403,8 @@ pub(crate) async fn copy_folder(
 /// Which of `uids` the selected folder has (`UID SEARCH UID <set>`).
 pub(crate) async fn existing_uids(
     session: &mut Session,
-    uids: &[u32],
-) -> Result<HashSet<u32>, mailferry_imap::ImapError> {
+    uids: &[Uid],
+) -> Result<HashSet<Uid>, mailferry_imap::ImapError> {
     if uids.is_empty() {
         return Ok(HashSet::new());
     }
@@ -415,7 +415,7 @@ pub(crate) async fn existing_uids(
     let mut found = HashSet::new();
     for item in done.data {
         if let mailferry_imap::response::Untagged::Search(uids) = item {
-            found.extend(uids);
+            found.extend(uids.into_iter().filter_map(Uid::new));
         }
     }
     Ok(found)

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use mailferry_imap::response::Status;
-use mailferry_imap::{AppendOutcome, AppendRequest, MessageMeta, Pool, Session, UidSet};
+use mailferry_imap::{AppendOutcome, AppendRequest, MessageMeta, Pool, Session, Uid, UidSet};
 use mailferry_store::{MappedMessage, MessageState};
 use tokio::sync::mpsc;
 
@@ -39,7 +39,7 @@ pub(crate) async fn copy_messages(
     pass: &FolderPass<'_>,
     uid_validity: UidValidity,
     to_copy: Vec<MessageMeta>,
-    map: &mut HashMap<u32, MappedMessage>,
+    map: &mut HashMap<Uid, MappedMessage>,
     report: &mut FolderReport,
 ) -> Result<(), EngineError> {
     if to_copy.is_empty() {
@@ -173,7 +173,7 @@ pub(crate) async fn copy_messages(
                             row.state = MessageState::Failed;
                             row.detail = Some(reason.clone());
                             report.failed.push(MessageProblem {
-                                uid: meta.uid,
+                                uid: meta.uid.get(),
                                 size: meta.size,
                                 reason: reason.clone(),
                             });
@@ -227,12 +227,12 @@ pub(crate) async fn copy_messages(
 pub(crate) async fn fetch_batch(
     source: &mut Session,
     batch: &[MessageMeta],
-) -> Result<(HashMap<u32, Bytes>, HashMap<u32, String>), EngineError> {
+) -> Result<(HashMap<Uid, Bytes>, HashMap<Uid, String>), EngineError> {
     let mut bodies = HashMap::with_capacity(batch.len());
     let mut refused = HashMap::new();
     let set = UidSet::from_uids(batch.iter().map(|m| m.uid));
     collect_bodies(source, &set, &mut bodies).await?;
-    let missing: Vec<u32> = batch
+    let missing: Vec<Uid> = batch
         .iter()
         .map(|m| m.uid)
         .filter(|uid| !bodies.contains_key(uid))
@@ -257,7 +257,7 @@ pub(crate) async fn fetch_batch(
 pub(crate) async fn collect_bodies(
     source: &mut Session,
     set: &UidSet,
-    bodies: &mut HashMap<u32, Bytes>,
+    bodies: &mut HashMap<Uid, Bytes>,
 ) -> Result<Option<Status>, EngineError> {
     let tag = source
         .start_fetch_bodies(set)
@@ -451,13 +451,15 @@ pub(crate) async fn fetch_spread(
     }
     if total == 0 {
         return Err(EngineError::imap(Side::Source)(
-            mailferry_imap::ImapError::Vanished { uid: meta.uid },
+            mailferry_imap::ImapError::Vanished {
+                uid: meta.uid.get(),
+            },
         ));
     }
     file.set_len(total).map_err(EngineError::Spool)?;
     if recruited > 0 {
         tracing::info!(
-            uid = meta.uid,
+            uid = meta.uid.get(),
             bytes = total,
             connections = recruited + 1,
             "a big message fetched over several connections"
@@ -568,7 +570,7 @@ pub(crate) fn settle(
             row.state = MessageState::Failed;
             row.detail = Some(status.said());
             report.failed.push(MessageProblem {
-                uid: meta.uid,
+                uid: meta.uid.get(),
                 size: meta.size,
                 reason: format!("the target refused it: {}", status.said()),
             });

@@ -5,7 +5,7 @@
 use std::collections::{HashMap, HashSet};
 
 use mailferry_imap::response::FolderStatus;
-use mailferry_imap::{MessageMeta, Selected};
+use mailferry_imap::{MessageMeta, Selected, Uid};
 use mailferry_store::{FolderCheckpoint, FolderTally, MappedMessage, MessageState};
 
 /// Whether a row's message is on the target (copied by us, or found there).
@@ -70,8 +70,8 @@ pub(crate) fn target_changed(checkpoint: &FolderCheckpoint, target: &Selected) -
 
 /// The rows whose copy is no longer on the target: placed rows with a target UID that the
 /// target does not have (`existing` is what a UID SEARCH over their UIDs found).
-pub(crate) fn lost_copies(map: &HashMap<u32, MappedMessage>, existing: &HashSet<u32>) -> Vec<u32> {
-    let mut lost: Vec<u32> = map
+pub(crate) fn lost_copies(map: &HashMap<Uid, MappedMessage>, existing: &HashSet<Uid>) -> Vec<Uid> {
+    let mut lost: Vec<Uid> = map
         .values()
         .filter(|row| is_placed(row))
         .filter(|row| row.target_uid.is_some_and(|uid| !existing.contains(&uid)))
@@ -88,23 +88,23 @@ pub(crate) fn lost_copies(map: &HashMap<u32, MappedMessage>, existing: &HashSet<
 pub(crate) fn delta_candidates(
     fetched: Vec<MessageMeta>,
     uid_next: u32,
-    map: &HashMap<u32, MappedMessage>,
+    map: &HashMap<Uid, MappedMessage>,
 ) -> Vec<MessageMeta> {
     fetched
         .into_iter()
-        .filter(|meta| meta.uid >= uid_next)
+        .filter(|meta| meta.uid.get() >= uid_next)
         .filter(|meta| map.get(&meta.uid).is_none_or(|row| !is_placed(row)))
         .collect()
 }
 
 /// Source UIDs below the checkpoint's UIDNEXT to fetch again on a delta pass: the failed and
 /// unconfirmed ones, and those whose copy the target lost.
-pub(crate) fn refetch(map: &HashMap<u32, MappedMessage>, uid_next: u32, lost: &[u32]) -> Vec<u32> {
-    let mut uids: Vec<u32> = map
+pub(crate) fn refetch(map: &HashMap<Uid, MappedMessage>, uid_next: u32, lost: &[Uid]) -> Vec<Uid> {
+    let mut uids: Vec<Uid> = map
         .values()
-        .filter(|row| !is_placed(row) && row.source_uid < uid_next)
+        .filter(|row| !is_placed(row) && row.source_uid.get() < uid_next)
         .map(|row| row.source_uid)
-        .chain(lost.iter().copied().filter(|uid| *uid < uid_next))
+        .chain(lost.iter().copied().filter(|uid| uid.get() < uid_next))
         .collect();
     uids.sort_unstable();
     uids.dedup();
@@ -173,12 +173,20 @@ mod tests {
         }
     }
 
+    fn u(n: u32) -> Uid {
+        Uid::new(n).unwrap()
+    }
+
+    fn uids(all: &[u32]) -> Vec<Uid> {
+        all.iter().copied().map(u).collect()
+    }
+
     fn row(uid: u32, state: MessageState, target_uid: Option<u32>) -> MappedMessage {
         MappedMessage {
-            source_uid: uid,
+            source_uid: u(uid),
             fingerprint: String::new(),
             state,
-            target_uid,
+            target_uid: target_uid.map(u),
             flags: String::new(),
             detail: None,
         }
@@ -186,7 +194,7 @@ mod tests {
 
     fn meta(uid: u32) -> MessageMeta {
         MessageMeta {
-            uid,
+            uid: u(uid),
             flags: Vec::new(),
             internal_date: String::new(),
             size: 10,
@@ -292,7 +300,7 @@ mod tests {
 
     #[test]
     fn lost_copies_are_the_placed_rows_whose_target_uid_is_gone() {
-        let map: HashMap<u32, MappedMessage> = [
+        let map: HashMap<Uid, MappedMessage> = [
             row(1, MessageState::Copied, Some(11)),
             row(2, MessageState::Present, Some(12)),
             row(3, MessageState::Copied, Some(13)),
@@ -302,14 +310,14 @@ mod tests {
         .into_iter()
         .map(|r| (r.source_uid, r))
         .collect();
-        let existing: HashSet<u32> = [11, 13].into_iter().collect();
-        assert_eq!(lost_copies(&map, &existing), vec![2]);
-        assert_eq!(lost_copies(&map, &HashSet::new()), vec![1, 2, 3]);
+        let existing: HashSet<Uid> = uids(&[11, 13]).into_iter().collect();
+        assert_eq!(lost_copies(&map, &existing), uids(&[2]));
+        assert_eq!(lost_copies(&map, &HashSet::new()), uids(&[1, 2, 3]));
     }
 
     #[test]
     fn delta_candidates_leave_out_what_the_map_has_placed() {
-        let map: HashMap<u32, MappedMessage> = [
+        let map: HashMap<Uid, MappedMessage> = [
             row(101, MessageState::Copied, Some(1)),
             row(102, MessageState::Failed, None),
             row(103, MessageState::Pending, None),
@@ -319,16 +327,16 @@ mod tests {
         .map(|r| (r.source_uid, r))
         .collect();
         let fetched = (99..=106).map(meta).collect();
-        let uids: Vec<u32> = delta_candidates(fetched, 101, &map)
+        let found: Vec<u32> = delta_candidates(fetched, 101, &map)
             .iter()
-            .map(|m| m.uid)
+            .map(|m| m.uid.get())
             .collect();
-        assert_eq!(uids, vec![102, 103, 105, 106]);
+        assert_eq!(found, vec![102, 103, 105, 106]);
     }
 
     #[test]
     fn refetch_takes_unsettled_and_lost_rows_below_uidnext() {
-        let map: HashMap<u32, MappedMessage> = [
+        let map: HashMap<Uid, MappedMessage> = [
             row(5, MessageState::Failed, None),
             row(6, MessageState::Pending, None),
             row(7, MessageState::Copied, Some(1)),
@@ -337,7 +345,7 @@ mod tests {
         .into_iter()
         .map(|r| (r.source_uid, r))
         .collect();
-        assert_eq!(refetch(&map, 101, &[7, 5, 200]), vec![5, 6, 7]);
+        assert_eq!(refetch(&map, 101, &uids(&[7, 5, 200])), uids(&[5, 6, 7]));
     }
 
     #[test]

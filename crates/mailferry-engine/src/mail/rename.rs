@@ -7,7 +7,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use mailferry_imap::{mutf7, FetchRange, Folder, MessageMeta, Session};
+use mailferry_imap::{mutf7, FetchRange, Folder, MessageMeta, Session, Uid};
 use mailferry_store::{FolderCheckpoint, MappedMessage, Store};
 
 use crate::error::{EngineError, Side};
@@ -162,7 +162,7 @@ pub(crate) fn same_messages(rows: &[MappedMessage], metas: &[MessageMeta]) -> bo
     if rows.is_empty() {
         return true;
     }
-    let by_uid: HashMap<u32, &MessageMeta> = metas.iter().map(|m| (m.uid, m)).collect();
+    let by_uid: HashMap<Uid, &MessageMeta> = metas.iter().map(|m| (m.uid, m)).collect();
     let mut compared = 0;
     for row in rows {
         let Some(meta) = by_uid.get(&row.source_uid) else {
@@ -185,7 +185,7 @@ mod tests {
 
     fn meta(uid: u32, size: u64, date: &str) -> MessageMeta {
         MessageMeta {
-            uid,
+            uid: Uid::new(uid).unwrap(),
             flags: Vec::new(),
             internal_date: date.into(),
             size,

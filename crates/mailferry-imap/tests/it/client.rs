@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use mailferry_imap::datetime::internal_date_to_unix;
+use mailferry_imap::Uid;
 use mailferry_imap::{
     mutf7, AppendRequest, Auth, Endpoint, FetchRange, Pool, Resync, Security, Session,
     SessionOptions, SpecialUse, TlsOptions, UidSet,
@@ -101,12 +102,12 @@ async fn pipelined_appends_and_multiappend_store_exact_bytes_flags_and_dates() {
         .await
         .unwrap();
     assert_eq!(outcomes.len(), first.len());
-    let mut uids: Vec<u32> = outcomes
+    let mut uids: Vec<Uid> = outcomes
         .iter()
         .map(|o| o.as_ref().expect("appended").expect("APPENDUID").uid)
         .collect();
     assert!(
-        uids.windows(2).all(|w| w[1] == w[0] + 1),
+        uids.windows(2).all(|w| w[1].get() == w[0].get() + 1),
         "pipelined appends land in order: {uids:?}"
     );
 
@@ -371,7 +372,7 @@ async fn qresync_select_reports_flag_changes_and_expunges_in_one_round_trip() {
         "vanished: {}",
         again.vanished
     );
-    let flagged: Vec<u32> = again.changed.iter().filter_map(|f| f.uid).collect();
+    let flagged: Vec<Uid> = again.changed.iter().filter_map(|f| f.uid).collect();
     for uid in changed.iter() {
         assert!(
             flagged.contains(&uid),

@@ -91,7 +91,7 @@ async fn compressed_session_moves_exact_bytes_in_far_fewer_wire_bytes() {
         .append_many(b"Zlib", &requests, 16)
         .await
         .expect("pipelined appends");
-    let uids: Vec<u32> = outcomes
+    let uids: Vec<mailferry_imap::Uid> = outcomes
         .iter()
         .map(|o| o.as_ref().expect("appended").expect("APPENDUID").uid)
         .collect();

@@ -8,6 +8,10 @@ fn v(n: u32) -> mailferry_imap::UidValidity {
     mailferry_imap::UidValidity::new(n).unwrap()
 }
 
+fn u(n: u32) -> mailferry_imap::Uid {
+    mailferry_imap::Uid::new(n).unwrap()
+}
+
 #[tokio::test]
 async fn checkpoints_and_map_round_trip_on_sqlite() {
     checkpoints_and_map_round_trip(Db::sqlite().await).await;
@@ -41,8 +45,8 @@ async fn checkpoints_and_map_round_trip(db: Db) {
         store.folder_checkpoints("j").await.unwrap(),
         vec![cp.clone()]
     );
-    let row = |uid, state| MappedMessage {
-        source_uid: uid,
+    let row = |uid: u32, state| MappedMessage {
+        source_uid: u(uid),
         fingerprint: format!("fp{uid}"),
         state,
         target_uid: None,
@@ -59,7 +63,7 @@ async fn checkpoints_and_map_round_trip(db: Db) {
         .await
         .unwrap();
     let mut done = row(1, MessageState::Copied);
-    done.target_uid = Some(40);
+    done.target_uid = Some(u(40));
     let mut failed = row(3, MessageState::Failed);
     failed.detail = Some("NO [OVERQUOTA] Quota exceeded".into());
     store
@@ -87,7 +91,7 @@ async fn checkpoints_and_map_round_trip(db: Db) {
     );
     assert_eq!(tallies.len(), 1);
     store
-        .delete_messages("j", "INBOX", cp.source_uidvalidity, &[2, 3])
+        .delete_messages("j", "INBOX", cp.source_uidvalidity, &[u(2), u(3)])
         .await
         .unwrap();
     assert_eq!(
@@ -137,11 +141,11 @@ async fn many_rows_at_once_on_postgres() {
 /// counts), and deletions of more than one statement's worth.
 async fn many_rows_at_once(db: Db) {
     let store = &db.store;
-    let row = |uid: u32, state, target_uid| MappedMessage {
-        source_uid: uid,
+    let row = |uid: u32, state, target_uid: Option<u32>| MappedMessage {
+        source_uid: u(uid),
         fingerprint: format!("fp{uid}"),
         state,
-        target_uid,
+        target_uid: target_uid.map(u),
         flags: format!("$K{uid}"),
         detail: uid.is_multiple_of(7).then(|| format!("detail {uid}")),
     };
@@ -166,14 +170,14 @@ async fn many_rows_at_once(db: Db) {
         .map(|uid| row(uid, MessageState::Copied, Some(uid + 1000)))
         .collect();
     assert_eq!(rows, expected);
-    let gone: Vec<u32> = (1..=333).filter(|uid| uid % 3 != 0).collect();
+    let gone: Vec<mailferry_imap::Uid> = (1..=333).filter(|uid| uid % 3 != 0).map(u).collect();
     store.delete_messages("j", "F", v(9), &gone).await.unwrap();
     let left: Vec<u32> = store
         .mapped_messages("j", "F", v(9))
         .await
         .unwrap()
         .iter()
-        .map(|r| r.source_uid)
+        .map(|r| r.source_uid.get())
         .collect();
     assert_eq!(
         left,
@@ -189,7 +193,7 @@ async fn many_rows_at_once(db: Db) {
         .await
         .unwrap();
     store
-        .delete_messages("j", "F", v(9), &[1, 2, 3])
+        .delete_messages("j", "F", v(9), &[u(1), u(2), u(3)])
         .await
         .unwrap();
     assert_eq!(

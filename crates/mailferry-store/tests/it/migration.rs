@@ -340,7 +340,7 @@ async fn migration_story(db: Db) {
             &folder,
             mailferry_imap::UidValidity::new(1).unwrap(),
             &[MappedMessage {
-                source_uid: 3,
+                source_uid: mailferry_imap::Uid::new(3).unwrap(),
                 fingerprint: "fp".into(),
                 state: MessageState::Failed,
                 target_uid: None,

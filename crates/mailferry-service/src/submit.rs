@@ -12,7 +12,7 @@ use serde::Deserialize;
 use crate::config::ServiceConfig;
 use crate::times::parse_time;
 use crate::AppState;
-use mailferry_engine::account::mail_endpoint;
+use mailferry_engine::account::{mail_endpoint, AccountSpec};
 
 /// The fields of PRODUCT.md's list format, as JSON keys.
 #[derive(Debug, Default, Deserialize)]
@@ -387,26 +387,33 @@ pub struct CheckFailure {
 pub type SideFailure = mailferry_engine::account::LoginFailure;
 
 impl SideInput {
+    /// The side as the worker will read it back from the store (the same [`AccountSpec`]).
+    pub fn spec(&self, ca_file: Option<&std::path::Path>) -> AccountSpec {
+        AccountSpec {
+            server_type: self.record.server_type.clone(),
+            server: self.record.server.clone(),
+            username: self.record.username.clone(),
+            password: self.password.clone(),
+            insecure: self.record.insecure,
+            ca_file: ca_file.map(std::path::Path::to_path_buf),
+            dav: self.dav.clone(),
+        }
+    }
+
     /// The side's CalDAV/CardDAV endpoint when an address was given for it (`source.dav`),
-    /// built as the worker builds it; `Err` in words when it cannot be.
+    /// built as the worker builds it; `Err` in words when it cannot be. (A type's usual
+    /// address is tried only when the pass runs: refusing it here would refuse mail-only
+    /// migrations of servers whose DAV is elsewhere.)
     pub fn dav_endpoint(
         &self,
         ca_file: Option<&std::path::Path>,
         timeout: Duration,
     ) -> Option<Result<mailferry_dav::DavEndpoint, String>> {
-        let address = self.dav.as_deref()?;
-        let kind = mailferry_engine::account::server_type(&self.record.server_type).ok()?;
-        Some(
-            mailferry_engine::account::dav_endpoint(
-                kind,
-                address,
-                &self.account().auth,
-                self.record.insecure,
-                ca_file.map(std::path::Path::to_path_buf),
-                timeout,
-            )
-            .map_err(|e| mailferry_engine::mail::describe_error(&e)),
-        )
+        self.dav.as_ref()?;
+        match self.spec(ca_file).endpoints(timeout) {
+            Ok(endpoints) => endpoints.groupware.map_err(|p| p.message).transpose(),
+            Err(problem) => Some(Err(problem.message)),
+        }
     }
 
     /// Tries every login of this side at once (IMAP, and DAV where an address was given),

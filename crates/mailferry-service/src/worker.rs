@@ -7,14 +7,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mailferry_engine::groupware::GroupwareJob;
-use mailferry_engine::{run_account, Account, CopyOptions, Job, Outcome, Progress};
-use mailferry_imap::Auth;
+use mailferry_engine::{run_account, CopyOptions, Job, Outcome, Progress};
 use mailferry_store::{MigrationRecord, MigrationState, Pass};
 use secrecy::SecretString;
 use tokio::sync::watch;
 
 use crate::{now, AppState};
-use mailferry_engine::account::mail_endpoint;
+use mailferry_engine::account::{AccountEndpoints, AccountSpec};
 
 /// Runs `count` workers until `shutdown` turns true; a running pass is given a few seconds
 /// to end, then dropped and its lease released (its checkpoints keep what was copied).
@@ -147,8 +146,8 @@ async fn run_pass(
         Ok((source, target)) => {
             let job = Job {
                 id: id.clone(),
-                source,
-                target,
+                source: source.mail.clone(),
+                target: target.mail.clone(),
                 options: CopyOptions {
                     connections: state.config.connections_per_migration,
                     per_host_cap: state.config.per_host_connections,
@@ -171,7 +170,7 @@ async fn run_pass(
                 panic!("fault injected for a test: a panic in the pass");
             }
             // Calendars, tasks and contacts after the mail, when both sides have them.
-            let (groupware, problem) = match groupware_job(state, &record, &job).await {
+            let (groupware, problem) = match groupware_job(&record, &source, &target) {
                 Ok(groupware) => (groupware, None),
                 Err(problem) => (None, Some(problem)),
             };
@@ -341,87 +340,53 @@ async fn save_progress(state: &AppState, id: &str, progress: &Progress) {
     }
 }
 
-/// The groupware job of a migration whose two sides have CalDAV/CardDAV addresses (given in
-/// `source.dav` / `target.dav`, or their type's usual one); the accounts' own logins.
-async fn groupware_job(
-    state: &AppState,
+/// The groupware job of a migration whose two sides have CalDAV/CardDAV endpoints (from
+/// `source.dav` / `target.dav`, or their type's usual address); the accounts' own logins.
+fn groupware_job(
     record: &MigrationRecord,
-    mail: &Job,
+    source: &AccountEndpoints,
+    target: &AccountEndpoints,
 ) -> Result<Option<GroupwareJob>, String> {
-    let explicit = state
-        .store
-        .migration_dav(&record.id)
-        .await
-        .map_err(|e| format!("cannot read the calendar and contacts addresses: {e}"))?;
-    let mut sides = Vec::new();
-    for (side, endpoint, account) in [
-        ("source", &record.source, &mail.source),
-        ("target", &record.target, &mail.target),
-    ] {
-        let Some(endpoint) = endpoint else {
-            return Ok(None);
-        };
-        let given = explicit
-            .iter()
-            .find(|(s, _)| s == side)
-            .map(|(_, u)| u.as_str());
-        // Types whose groupware is behind EWS or Graph move their mail alone here.
-        let Ok(kind) = mailferry_engine::account::server_type(&endpoint.server_type) else {
-            return Ok(None);
-        };
-        let address = kind
-            .dav_address(&account.endpoint.host, given)
-            .ok()
-            .flatten();
-        let Some(address) = address else {
-            // Calendars and contacts at the source with nowhere to go: said, not skipped.
-            if side == "target" {
-                return Err(format!(
-                    "the calendars and contacts of the source ({}) were not copied: the target ({}) has no CalDAV/CardDAV address; submit the migration again with target.dav",
-                    record.source.as_ref().map_or("", |e| e.server_type.as_str()),
-                    endpoint.server_type
-                ));
-            }
-            return Ok(None);
-        };
-        // As the submit check built it (the same function).
-        let dav = mailferry_engine::account::dav_endpoint(
-            kind,
-            &address,
-            &account.auth,
-            endpoint.insecure,
-            state.config.ca_file.clone(),
-            Duration::from_secs(60),
-        )
-        .map_err(|e| {
-            format!(
-                "the {side}'s calendars and contacts: {}",
-                mailferry_engine::mail::describe_error(&e)
-            )
-        })?;
-        sides.push(dav);
+    let side = |name: &str, endpoints: &AccountEndpoints| {
+        endpoints
+            .groupware
+            .clone()
+            .map_err(|problem| format!("the {name}'s calendars and contacts: {}", problem.message))
+    };
+    match (side("source", source)?, side("target", target)?) {
+        (Some(source), Some(target)) => Ok(Some(GroupwareJob {
+            id: record.id.clone(),
+            source,
+            target,
+            dry_run: false,
+            // The service has no deletion option yet: kept on the target, as for its mail.
+            sync_deletes: false,
+        })),
+        // Calendars and contacts at the source with nowhere to go: said, not skipped.
+        (Some(_), None) => Err(format!(
+            "the calendars and contacts of the source ({}) were not copied: the target ({}) has no CalDAV/CardDAV address; submit the migration again with target.dav",
+            source.kind, target.kind
+        )),
+        (None, _) => Ok(None),
     }
-    let target = sides.pop().expect("two sides");
-    let source = sides.pop().expect("two sides");
-    Ok(Some(GroupwareJob {
-        id: record.id.clone(),
-        source,
-        target,
-        dry_run: false,
-        // The service has no deletion option yet: kept on the target, as for its mail.
-        sync_deletes: false,
-    }))
 }
 
+/// Both sides' endpoints, from the stored record, its sealed passwords and its explicit DAV
+/// addresses, through the same [`AccountSpec`] the submit check used.
 async fn accounts(
     state: &AppState,
     record: &MigrationRecord,
-) -> Result<(Account, Account), String> {
+) -> Result<(AccountEndpoints, AccountEndpoints), String> {
     let secrets = state
         .store
         .secrets(&record.id)
         .await
         .map_err(|e| format!("cannot read the stored credentials: {e}"))?;
+    let explicit = state
+        .store
+        .migration_dav(&record.id)
+        .await
+        .map_err(|e| format!("cannot read the calendar and contacts addresses: {e}"))?;
     let mut out = Vec::new();
     for (side, endpoint) in [("source", &record.source), ("target", &record.target)] {
         let endpoint = endpoint
@@ -434,16 +399,22 @@ async fn accounts(
             .map_err(|e| format!("the {side} credentials cannot be opened: {e}"))?;
         let password = String::from_utf8(password.to_vec())
             .map_err(|_| format!("the {side} credentials are damaged"))?;
-        let mut server = mail_endpoint(&endpoint.server_type, &endpoint.server, endpoint.insecure)
-            .map_err(|p| format!("the {side} server: {}", p.message))?;
-        server.tls.ca_file.clone_from(&state.config.ca_file);
-        out.push(Account {
-            endpoint: server,
-            auth: Auth::Password {
-                user: endpoint.username.clone(),
-                password: SecretString::from(password),
-            },
-        });
+        let spec = AccountSpec {
+            server_type: endpoint.server_type.clone(),
+            server: endpoint.server.clone(),
+            username: endpoint.username.clone(),
+            password: SecretString::from(password),
+            insecure: endpoint.insecure,
+            ca_file: state.config.ca_file.clone(),
+            dav: explicit
+                .iter()
+                .find(|(s, _)| s == side)
+                .map(|(_, url)| url.clone()),
+        };
+        out.push(
+            spec.endpoints(Duration::from_secs(60))
+                .map_err(|p| format!("the {side} {}: {}", p.field, p.message))?,
+        );
     }
     let target = out.pop().expect("two sides");
     let source = out.pop().expect("two sides");

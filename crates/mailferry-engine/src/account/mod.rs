@@ -4,6 +4,7 @@
 //! - [`dav`]: its CalDAV/CardDAV endpoint, from its address and its mail login;
 //! - [`check`]: one login check for every endpoint of an account;
 //! - [`hint`]: what to do about an error, in the words of the CLI or of the service;
+//! - [`spec`]: an account as entered, and the endpoints it becomes;
 //! - [`run_account`]: its migration as a whole, its mail, then its calendars and contacts
 //!   (then, later, its filters), into one [`Report`].
 
@@ -12,6 +13,7 @@ pub mod dav;
 pub mod endpoint;
 pub mod hint;
 pub mod server_type;
+pub mod spec;
 
 pub use check::{check_account, check_dav, check_mail, LoginFailure};
 pub use dav::{dav_endpoint, DavProblem};
@@ -20,6 +22,7 @@ pub use hint::{dav_hint, imap_hint, Surface};
 pub use server_type::{
     server_type, usable_names, Groupware, Mail, ServerType, TypeError, SERVER_TYPES,
 };
+pub use spec::{AccountEndpoints, AccountSpec, SpecProblem};
 
 use std::sync::Arc;
 

@@ -218,16 +218,6 @@ async fn read_folder(
     Ok(Side_ { metas, hashes })
 }
 
-fn flag_set(flags: &[String]) -> String {
-    let mut flags: Vec<&str> = flags
-        .iter()
-        .map(String::as_str)
-        .filter(|f| !f.eq_ignore_ascii_case("\\Recent"))
-        .collect();
-    flags.sort_unstable();
-    flags.join(" ")
-}
-
 fn compare(source: &Side_, target: &Side_, diff: &mut FolderDifferences) {
     let mut target_by_hash: BTreeMap<[u8; 32], Vec<&MessageMeta>> = BTreeMap::new();
     for meta in &target.metas {
@@ -252,18 +242,20 @@ fn compare(source: &Side_, target: &Side_, diff: &mut FolderDifferences) {
         let position = candidates
             .iter()
             .position(|t| {
-                flag_set(&t.flags) == flag_set(&meta.flags)
+                crate::mail::flags::flags_key(&t.flags)
+                    == crate::mail::flags::flags_key(&meta.flags)
                     && internal_date_to_unix(&t.internal_date)
                         == internal_date_to_unix(&meta.internal_date)
             })
             .unwrap_or(0);
         let pair = candidates.remove(position);
-        if flag_set(&pair.flags) != flag_set(&meta.flags) {
+        if crate::mail::flags::flags_key(&pair.flags) != crate::mail::flags::flags_key(&meta.flags)
+        {
             diff.other_flags.push((
                 meta.uid.get(),
                 pair.uid.get(),
-                flag_set(&meta.flags),
-                flag_set(&pair.flags),
+                crate::mail::flags::flags_key(&meta.flags),
+                crate::mail::flags::flags_key(&pair.flags),
             ));
         }
         if internal_date_to_unix(&pair.internal_date) != internal_date_to_unix(&meta.internal_date)

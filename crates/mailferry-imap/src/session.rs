@@ -547,33 +547,13 @@ impl Session {
     /// the process stalled) must not hang the pass (issue 19).
     pub(crate) async fn write_raw(&mut self, bytes: &[u8]) -> Result<(), ImapError> {
         self.stats.bytes_written += bytes.len() as u64;
-        let addr = &self.addr;
-        match tokio::time::timeout(self.options.timeout, self.stream.write_all(bytes)).await {
-            Ok(written) => written.map_err(|source| ImapError::Io {
-                addr: addr.clone(),
-                source,
-            }),
-            Err(_) => Err(ImapError::Timeout {
-                addr: addr.clone(),
-                seconds: self.options.timeout.as_secs(),
-                during: "sending to the server (it stopped reading)",
-            }),
-        }
+        let (timeout, addr) = (self.options.timeout, &self.addr);
+        sending(timeout, addr, self.stream.write_all(bytes)).await
     }
 
     pub(crate) async fn flush(&mut self) -> Result<(), ImapError> {
-        let addr = &self.addr;
-        match tokio::time::timeout(self.options.timeout, self.stream.flush()).await {
-            Ok(flushed) => flushed.map_err(|source| ImapError::Io {
-                addr: addr.clone(),
-                source,
-            }),
-            Err(_) => Err(ImapError::Timeout {
-                addr: addr.clone(),
-                seconds: self.options.timeout.as_secs(),
-                during: "sending to the server (it stopped reading)",
-            }),
-        }
+        let (timeout, addr) = (self.options.timeout, &self.addr);
+        sending(timeout, addr, self.stream.flush()).await
     }
 
     /// Reads the next response from the wire.
@@ -869,6 +849,25 @@ fn plain(authzid: Option<&str>, authcid: &str, password: &str) -> Vec<u8> {
     out.push(0);
     out.extend_from_slice(password.as_bytes());
     out
+}
+
+/// A write to the server within `timeout`, its failure named after `addr`.
+async fn sending(
+    timeout: Duration,
+    addr: &str,
+    write: impl std::future::Future<Output = std::io::Result<()>>,
+) -> Result<(), ImapError> {
+    match tokio::time::timeout(timeout, write).await {
+        Ok(written) => written.map_err(|source| ImapError::Io {
+            addr: addr.to_string(),
+            source,
+        }),
+        Err(_) => Err(ImapError::Timeout {
+            addr: addr.to_string(),
+            seconds: timeout.as_secs(),
+            during: "sending to the server (it stopped reading)",
+        }),
+    }
 }
 
 /// A mailbox name as a quoted string (names are ASCII in modified UTF-7, or UTF-8 under

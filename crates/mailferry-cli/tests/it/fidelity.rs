@@ -8,7 +8,6 @@ use std::time::Duration;
 use mailferry_testkit::dovecot::{
     Dovecot, CAPABILITIES_WITHOUT_LITERAL_PLUS, SMALL, SMALL_PASSWORD, USER1, USER1_PASSWORD, USER2,
 };
-use mailferry_testkit::proxy::FaultProxy;
 use mailferry_testkit::{bulk_corpus, Corpus, CorpusFolder};
 use serde_json::Value;
 
@@ -119,28 +118,16 @@ fn a_delta_pass_killed_midway_resumes_without_duplicates() {
     let first = bulk_corpus(191, 100, 1);
     pair.source.fill(USER1, USER1_PASSWORD, &first).unwrap();
     // Every pass through the proxy (one source address, one state); slow only when killed.
-    let proxy = FaultProxy::start(
-        format!("127.0.0.1:{}", pair.source.imap_port())
-            .parse()
-            .unwrap(),
-    );
+    let proxy = Pair::proxy_for(&pair.source);
     let report = pair.state.path().join("delta.json");
-    let mut args = pair.migrate_args(&report);
-    args[2] = format!("imap://{USER1}@127.0.0.1:{}", proxy.port());
+    let args = pair.args_via(&report, Some(&proxy), None);
     run_ok(&args, &report);
     let new = bulk_corpus(192, 1200, 1);
     pair.source.fill(USER1, USER1_PASSWORD, &new).unwrap();
     let all = (first.message_count() + new.message_count()) as u64;
 
     proxy.set_delay(Duration::from_millis(3));
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mailferry"))
-        .args(&args)
-        .envs(Pair::env())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = Pair::spawn(&args);
     let landed = wait_until(Duration::from_secs(60), || {
         count(&pair.target, USER2) >= 250
     });
@@ -281,16 +268,11 @@ fn a_message_the_source_will_not_give_fails_alone() {
     let pair = Pair::new(Dovecot::start().unwrap());
     let corpus = bulk_corpus(195, 30, 1);
     pair.source.fill(USER1, USER1_PASSWORD, &corpus).unwrap();
-    let proxy = FaultProxy::start(
-        format!("127.0.0.1:{}", pair.source.imap_port())
-            .parse()
-            .unwrap(),
-    );
+    let proxy = Pair::proxy_for(&pair.source);
     // The first body fetch (the whole batch), then the first message asked alone.
     proxy.refuse_commands_containing("BODY.PEEK[])", 2, "SERVERBUG");
     let report_file = pair.state.path().join("refused.json");
-    let mut args = pair.migrate_args(&report_file);
-    args[2] = format!("imap://{USER1}@127.0.0.1:{}", proxy.port());
+    let mut args = pair.args_via(&report_file, Some(&proxy), None);
     args.push("--plaintext".into());
     let argv: Vec<&str> = args.iter().map(String::as_str).collect();
     let out = mailferry(&argv, &Pair::env());
@@ -352,15 +334,10 @@ fn a_stalled_source_times_out_with_a_clear_message_and_a_rerun_finishes() {
     let pair = Pair::new(Dovecot::start().unwrap());
     let corpus = bulk_corpus(198, 400, 1);
     pair.source.fill(USER1, USER1_PASSWORD, &corpus).unwrap();
-    let proxy = FaultProxy::start(
-        format!("127.0.0.1:{}", pair.source.imap_port())
-            .parse()
-            .unwrap(),
-    );
+    let proxy = Pair::proxy_for(&pair.source);
     proxy.set_delay(Duration::from_millis(2));
     let report = pair.state.path().join("stalled.json");
-    let mut args = pair.migrate_args(&report);
-    args[2] = format!("imap://{USER1}@127.0.0.1:{}", proxy.port());
+    let mut args = pair.args_via(&report, Some(&proxy), None);
     args.extend(["--timeout".into(), "2".into()]);
     let target = &pair.target;
     let stall = std::thread::scope(|scope| {
@@ -405,14 +382,9 @@ fn a_target_that_stops_reading_mid_append_times_out_and_a_rerun_finishes() {
         }],
     };
     pair.source.fill(USER1, USER1_PASSWORD, &corpus).unwrap();
-    let proxy = FaultProxy::start(
-        format!("127.0.0.1:{}", pair.target.imap_port())
-            .parse()
-            .unwrap(),
-    );
+    let proxy = Pair::proxy_for(&pair.target);
     let report = pair.state.path().join("stalled.json");
-    let mut args = pair.migrate_args(&report);
-    args[4] = format!("imap://{USER2}@127.0.0.1:{}", proxy.port());
+    let mut args = pair.args_via(&report, None, Some(&proxy));
     args.extend(["--timeout".into(), "2".into(), "--plaintext".into()]);
     // Past the logins and into the message.
     proxy.stall_after_upstream_bytes(1_500_000);
@@ -441,23 +413,11 @@ fn a_second_run_of_the_same_accounts_at_once_is_refused() {
     let pair = Pair::new(Dovecot::start().unwrap());
     let corpus = bulk_corpus(200, 600, 2);
     pair.source.fill(USER1, USER1_PASSWORD, &corpus).unwrap();
-    let proxy = FaultProxy::start(
-        format!("127.0.0.1:{}", pair.source.imap_port())
-            .parse()
-            .unwrap(),
-    );
+    let proxy = Pair::proxy_for(&pair.source);
     proxy.set_delay(Duration::from_millis(3));
     let report = pair.state.path().join("first.json");
-    let mut args = pair.migrate_args(&report);
-    args[2] = format!("imap://{USER1}@127.0.0.1:{}", proxy.port());
-    let mut first = Command::new(env!("CARGO_BIN_EXE_mailferry"))
-        .args(&args)
-        .envs(Pair::env())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let args = pair.args_via(&report, Some(&proxy), None);
+    let mut first = Pair::spawn(&args);
     assert!(wait_until(Duration::from_secs(60), || count(
         &pair.target,
         USER2
@@ -535,14 +495,9 @@ fn compress_reads_fewer_bytes_off_the_wire_and_copies_exactly() {
     for compress in [false, true] {
         let pair = Pair::new(Dovecot::start().unwrap());
         pair.source.fill(USER1, USER1_PASSWORD, &corpus).unwrap();
-        let proxy = FaultProxy::start(
-            format!("127.0.0.1:{}", pair.source.imap_port())
-                .parse()
-                .unwrap(),
-        );
+        let proxy = Pair::proxy_for(&pair.source);
         let report = pair.state.path().join("compress.json");
-        let mut args = pair.migrate_args(&report);
-        args[2] = format!("imap://{USER1}@127.0.0.1:{}", proxy.port());
+        let mut args = pair.args_via(&report, Some(&proxy), None);
         if compress {
             args.push("--compress".into());
         }

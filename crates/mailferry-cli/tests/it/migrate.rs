@@ -58,6 +58,43 @@ impl Pair {
         args
     }
 
+    /// A fault proxy in front of the source (or the target).
+    pub(crate) fn proxy_for(server: &Dovecot) -> mailferry_testkit::proxy::FaultProxy {
+        mailferry_testkit::proxy::FaultProxy::start(
+            format!("127.0.0.1:{}", server.imap_port()).parse().unwrap(),
+        )
+    }
+
+    /// [`Pair::migrate_args`] with the source and/or the target reached through proxies.
+    pub(crate) fn args_via(
+        &self,
+        report: &Path,
+        source: Option<&mailferry_testkit::proxy::FaultProxy>,
+        target: Option<&mailferry_testkit::proxy::FaultProxy>,
+    ) -> Vec<String> {
+        let mut args = self.migrate_args(report);
+        if let Some(proxy) = source {
+            args[2] = format!("imap://{USER1}@127.0.0.1:{}", proxy.port());
+        }
+        if let Some(proxy) = target {
+            args[4] = format!("imap://{USER2}@127.0.0.1:{}", proxy.port());
+        }
+        args
+    }
+
+    /// `mailferry` with `args` and the pair's passwords, in the background, output dropped:
+    /// to be killed mid-way.
+    pub(crate) fn spawn(args: &[String]) -> std::process::Child {
+        Command::new(env!("CARGO_BIN_EXE_mailferry"))
+            .args(args)
+            .envs(Self::env())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    }
+
     /// Runs migrate, expects exit 0, returns the JSON report.
     pub(crate) fn migrate(&self, extra: &[&str]) -> Value {
         let report = self.state.path().join("report.json");
@@ -243,14 +280,7 @@ fn killed_at_random_moments_then_finished_leaves_no_duplicate() {
     }
     let mut kills = 0;
     for delay in delays {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_mailferry"))
-            .args(&args)
-            .envs(Pair::env())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        let mut child = Pair::spawn(&args);
         std::thread::sleep(Duration::from_millis(delay));
         if child.try_wait().unwrap().is_none() {
             child.kill().unwrap(); // SIGKILL

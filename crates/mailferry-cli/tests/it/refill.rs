@@ -3,7 +3,6 @@
 //! damages the target behind mailferry's back, and checks the rerun against doveadm's own
 //! counts and an independent verify.
 
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use mailferry_testkit::dovecot::{Dovecot, USER1, USER1_PASSWORD, USER2};
@@ -142,25 +141,13 @@ fn a_refill_killed_midway_resumes_without_loss_or_duplicates() {
     pair.source.fill(USER1, USER1_PASSWORD, &corpus).unwrap();
     // Every pass through one proxy (one source address, one state), slowed down for the
     // refill so that it is still running when it is killed.
-    let proxy = mailferry_testkit::proxy::FaultProxy::start(
-        format!("127.0.0.1:{}", pair.source.imap_port())
-            .parse()
-            .unwrap(),
-    );
+    let proxy = Pair::proxy_for(&pair.source);
     let report = pair.state.path().join("killed.json");
-    let mut args = pair.migrate_args(&report);
-    args[2] = format!("imap://{USER1}@127.0.0.1:{}", proxy.port());
+    let args = pair.args_via(&report, Some(&proxy), None);
     run_ok(&args, &report);
     pair.target.wipe_account(USER2).unwrap();
     proxy.set_delay(Duration::from_millis(3));
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mailferry"))
-        .args(&args)
-        .envs(Pair::env())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = Pair::spawn(&args);
     let started = wait_until(Duration::from_secs(60), || on_target(&pair) >= 100);
     let killed_alive = child.try_wait().unwrap().is_none();
     child.kill().unwrap(); // SIGKILL

@@ -17,6 +17,11 @@ use mailferry_imap::ImapError;
 pub fn hint_of(error: &anyhow::Error) -> Option<String> {
     let mut side: Option<Side> = None;
     for cause in error.chain() {
+        if let Some(failed) = cause.downcast_ref::<LoginFailed>() {
+            if let Some(hint) = failed.0.iter().find_map(|f| f.hint.clone()) {
+                return Some(hint);
+            }
+        }
         if let Some(engine) = cause.downcast_ref::<EngineError>() {
             side = engine.side().or(side);
         }
@@ -33,6 +38,27 @@ pub fn hint_of(error: &anyhow::Error) -> Option<String> {
     }
     None
 }
+
+/// Logins that failed before a run started: each side's words, and the first hint.
+#[derive(Debug)]
+pub struct LoginFailed(pub Vec<mailferry_engine::account::LoginFailure>);
+
+impl std::fmt::Display for LoginFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let words: Vec<String> = self
+            .0
+            .iter()
+            .map(|failure| format!("{}: {}", failure.side, failure.reason))
+            .collect();
+        write!(
+            f,
+            "cannot log in, so nothing was started: {}",
+            words.join("; ")
+        )
+    }
+}
+
+impl std::error::Error for LoginFailed {}
 
 pub fn print_error(error: &anyhow::Error) {
     eprintln!("error: {error}");

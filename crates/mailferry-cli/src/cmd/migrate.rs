@@ -270,7 +270,43 @@ async fn run_account(
         options,
         budget: budget.clone(),
     };
+    check_logins(&job, groupware.as_ref()).await?;
     Ok(mailferry_engine::run_account(&job, groupware.as_ref(), &store, progress).await?)
+}
+
+/// Every login of both accounts (IMAP, and CalDAV/CardDAV when calendars and contacts go
+/// along) before anything runs, as the service checks them at submit: the same check, with
+/// hints naming this command's flags.
+async fn check_logins(job: &Job, groupware: Option<&GroupwareJob>) -> anyhow::Result<()> {
+    use mailferry_engine::account::{check_account, Surface};
+    use mailferry_engine::Side;
+    let timeout = Duration::from_secs(job.options.timeout_seconds);
+    let (source, target) = tokio::join!(
+        check_account(
+            Side::Source,
+            &job.source,
+            groupware.map(|g| &g.source),
+            timeout,
+            Surface::Cli
+        ),
+        check_account(
+            Side::Target,
+            &job.target,
+            groupware.map(|g| &g.target),
+            timeout,
+            Surface::Cli
+        ),
+    );
+    let failures: Vec<_> = [source.err(), target.err()]
+        .into_iter()
+        .flatten()
+        .flatten()
+        .collect();
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(crate::report::LoginFailed(failures).into())
+    }
 }
 
 /// How one account of a job file ended.

@@ -77,40 +77,29 @@ pub async fn migrate(
         ..Report::default()
     };
 
-    let (mut source, mut target) = connect_pair(&source_pool, &target_pool).await?;
-    let source_scheme = naming_scheme(&mut source.session)
-        .await
-        .map_err(EngineError::imap(Side::Source))?;
-    let target_scheme = naming_scheme(&mut target.session)
-        .await
-        .map_err(EngineError::imap(Side::Target))?;
-    let source_folders = source
-        .session
-        .list_folders(true)
-        .await
-        .map_err(EngineError::imap(Side::Source))?;
-    // With their STATUS (in the LIST itself under LIST-STATUS): a folder is skipped only when
-    // the target is as the last pass left it, too.
-    let mut target_folders = target
-        .session
-        .list_folders(true)
-        .await
-        .map_err(EngineError::imap(Side::Target))?;
-    let (subscribed, target_subscribed) = if options.subscriptions {
-        (
-            source
-                .session
-                .subscribed()
-                .await
-                .map_err(EngineError::imap(Side::Source))?,
-            target
-                .session
-                .subscribed()
-                .await
-                .map_err(EngineError::imap(Side::Target))?,
-        )
-    } else {
-        (Vec::new(), Vec::new())
+    // Both sides read once at the start; a connection lost meanwhile (or a server busy) is
+    // tried again with backoff, as a folder is.
+    let mut attempt = 0;
+    let Listed {
+        mut source,
+        mut target,
+        source_scheme,
+        target_scheme,
+        source_folders,
+        mut target_folders,
+        subscribed,
+        target_subscribed,
+    } = loop {
+        attempt += 1;
+        match list_both(&source_pool, &target_pool, options.subscriptions).await {
+            Ok(listed) => break listed,
+            Err(e) if retryable(&e) && attempt < RETRIES => {
+                let wait = Duration::from_millis(500 * 2u64.pow(attempt - 1));
+                tracing::warn!(error = %describe(&e), retry_in_ms = wait.as_millis() as u64, "connection lost or server busy while reading the folders; retrying");
+                tokio::time::sleep(wait).await;
+            }
+            Err(e) => return Err(e),
+        }
     };
 
     let wanted: Vec<Folder> = source_folders
@@ -380,6 +369,70 @@ pub(crate) async fn worker(
         target_pool.put(target);
     }
     (reports, trips, None)
+}
+
+/// What a run reads of both sides before it plans.
+struct Listed {
+    source: mailferry_imap::Pooled,
+    target: mailferry_imap::Pooled,
+    source_scheme: NamingScheme,
+    target_scheme: NamingScheme,
+    source_folders: Vec<Folder>,
+    target_folders: Vec<Folder>,
+    subscribed: Vec<Vec<u8>>,
+    target_subscribed: Vec<Vec<u8>>,
+}
+
+/// Both sides' naming, folders (with their STATUS: a folder is skipped only when the target
+/// is as the last pass left it, too) and subscriptions.
+async fn list_both(
+    source_pool: &Pool,
+    target_pool: &Pool,
+    subscriptions: bool,
+) -> Result<Listed, EngineError> {
+    let (mut source, mut target) = connect_pair(source_pool, target_pool).await?;
+    let source_scheme = naming_scheme(&mut source.session)
+        .await
+        .map_err(EngineError::imap(Side::Source))?;
+    let target_scheme = naming_scheme(&mut target.session)
+        .await
+        .map_err(EngineError::imap(Side::Target))?;
+    let source_folders = source
+        .session
+        .list_folders(true)
+        .await
+        .map_err(EngineError::imap(Side::Source))?;
+    let target_folders = target
+        .session
+        .list_folders(true)
+        .await
+        .map_err(EngineError::imap(Side::Target))?;
+    let (subscribed, target_subscribed) = if subscriptions {
+        (
+            source
+                .session
+                .subscribed()
+                .await
+                .map_err(EngineError::imap(Side::Source))?,
+            target
+                .session
+                .subscribed()
+                .await
+                .map_err(EngineError::imap(Side::Target))?,
+        )
+    } else {
+        (Vec::new(), Vec::new())
+    };
+    Ok(Listed {
+        source,
+        target,
+        source_scheme,
+        target_scheme,
+        source_folders,
+        target_folders,
+        subscribed,
+        target_subscribed,
+    })
 }
 
 /// A logged-in session on each side; a failure names its side. Source first, then target,

@@ -175,7 +175,16 @@ async fn cancel_stops_a_running_pass_and_frees_its_account_only_then() {
     while target_count(&target) < 50 {
         if started.elapsed() > Duration::from_secs(90) {
             let (_, migration) = service.get(&format!("/api/v1/migrations/{id}")).await;
-            panic!("no progress in 90 s: {migration}");
+            let log = |d: &Dovecot| {
+                let text = std::fs::read_to_string(d.log_path()).unwrap_or_default();
+                let lines: Vec<&str> = text.lines().collect();
+                lines[lines.len().saturating_sub(30)..].join("\n")
+            };
+            panic!(
+                "no progress in 90 s: {migration}\nsource log:\n{}\ntarget log:\n{}",
+                log(&source),
+                log(&target)
+            );
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }

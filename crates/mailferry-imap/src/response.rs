@@ -222,6 +222,12 @@ pub enum Untagged {
         uids: UidSet,
     },
     Search(Vec<u32>),
+    /// Annotations of a folder (RFC 5464), parsed here: imap-codec's METADATA data is not
+    /// used.
+    Metadata {
+        raw_name: Vec<u8>,
+        entries: Vec<crate::metadata::MetadataEntry>,
+    },
     /// Data we do not interpret, kept for logs.
     Other(Bytes),
 }
@@ -300,6 +306,9 @@ fn parse_untagged(mut cursor: Cursor) -> Result<Untagged, ParseError> {
             }
             _ => {}
         }
+    }
+    if first == b"METADATA" {
+        return crate::metadata::parse_metadata(&mut cursor);
     }
     if first == b"VANISHED" {
         // Parsed here: our UidSet is what callers use (RFC 7162 §3.2.10).

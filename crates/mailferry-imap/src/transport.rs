@@ -194,7 +194,8 @@ pub(crate) async fn start_tls(
     }
 }
 
-fn describe_certificate_error(error: &rustls::CertificateError) -> String {
+/// Why a certificate was refused, in words an admin can act on.
+pub fn describe_certificate_error(error: &rustls::CertificateError) -> String {
     use rustls::CertificateError as E;
     match error {
         E::UnknownIssuer => {
@@ -242,7 +243,9 @@ fn system_roots() -> &'static RootCertStore {
     })
 }
 
-fn client_config(options: &TlsOptions) -> Result<Arc<ClientConfig>, ImapError> {
+/// The rustls client configuration for `options`: the system's roots plus `ca_file`, or no
+/// check at all when `insecure`. Shared with the other protocols of an account (ManageSieve).
+pub fn client_config(options: &TlsOptions) -> Result<Arc<ClientConfig>, ImapError> {
     let provider = provider();
     let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()

@@ -157,6 +157,8 @@ pub struct DovecotBuilder {
     naming: Naming,
     users: Vec<(String, String)>,
     capabilities: Option<String>,
+    metadata: bool,
+    sieve_extensions: Option<String>,
 }
 
 impl DovecotBuilder {
@@ -194,6 +196,19 @@ impl DovecotBuilder {
     /// server that lacks some: e.g. [`CAPABILITIES_WITHOUT_LITERAL_PLUS`].
     pub fn capabilities(mut self, list: impl Into<String>) -> Self {
         self.capabilities = Some(list.into());
+        self
+    }
+
+    /// Serves IMAP METADATA (RFC 5464): folder and server annotations, kept in a file per user.
+    pub fn metadata(mut self) -> Self {
+        self.metadata = true;
+        self
+    }
+
+    /// Pigeonhole's `sieve_extensions`, e.g. `"+vnd.dovecot.debug"` to offer one more or
+    /// `"-editheader"` to offer one less, to play two servers that differ.
+    pub fn sieve_extensions(mut self, list: impl Into<String>) -> Self {
+        self.sieve_extensions = Some(list.into());
         self
     }
 
@@ -404,6 +419,76 @@ impl Dovecot {
                 args: args.join(" "),
                 status: output.status.to_string(),
                 stderr,
+            });
+        }
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    }
+
+    /// Stores a Sieve script for `user` with `doveadm sieve put` (compiled and checked as
+    /// managesieved would), made the active one when `active`.
+    pub fn put_sieve_script(
+        &self,
+        user: &str,
+        name: &str,
+        content: &str,
+        active: bool,
+    ) -> Result<(), TestkitError> {
+        let mut args = vec!["sieve", "put", "-u", user];
+        if active {
+            args.push("-a");
+        }
+        args.push(name);
+        self.doveadm_with_input(&args, content.as_bytes()).map(drop)
+    }
+
+    /// `user`'s Sieve scripts as `(name, active)`, sorted by name (`doveadm sieve list`).
+    pub fn sieve_scripts(&self, user: &str) -> Result<Vec<(String, bool)>, TestkitError> {
+        let out = self.doveadm(&["sieve", "list", "-u", user])?;
+        let mut scripts: Vec<(String, bool)> = out
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| match l.trim_end().strip_suffix("ACTIVE") {
+                Some(name) => (name.trim_end().to_string(), true),
+                None => (l.trim_end().to_string(), false),
+            })
+            .collect();
+        scripts.sort();
+        Ok(scripts)
+    }
+
+    /// The content of one of `user`'s Sieve scripts (`doveadm sieve get`).
+    pub fn sieve_script(&self, user: &str, name: &str) -> Result<String, TestkitError> {
+        self.doveadm(&["sieve", "get", "-u", user, name])
+    }
+
+    /// As [`Dovecot::doveadm`], with `input` on its standard input.
+    pub fn doveadm_with_input(&self, args: &[&str], input: &[u8]) -> Result<String, TestkitError> {
+        use std::io::Write as _;
+        let doveadm = find_program("doveadm", &["/usr/bin/doveadm", "/usr/local/bin/doveadm"])
+            .ok_or(TestkitError::DovecotNotInstalled)?;
+        let io = |source| TestkitError::Io {
+            action: "run",
+            path: doveadm.clone(),
+            source,
+        };
+        let mut child = Command::new(&doveadm)
+            .arg("-c")
+            .arg(self.config_path())
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(io)?;
+        if let Some(mut stdin) = child.stdin.take() {
+            stdin.write_all(input).map_err(io)?;
+        }
+        let output = child.wait_with_output().map_err(io)?;
+        if !output.status.success() {
+            return Err(TestkitError::Doveadm {
+                args: args.join(" "),
+                status: output.status.to_string(),
+                stderr: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
             });
         }
         Ok(String::from_utf8_lossy(&output.stdout).into_owned())
@@ -625,10 +710,11 @@ plugin {{
   quota_vsizes = yes
   quota_rule = *:storage=0
   sieve = file:~/sieve;active=~/.dovecot.sieve
-}}
+{sieve_extensions}}}
+{attributes}
 protocol imap {{
   mail_plugins = $mail_plugins imap_quota imap_zlib
-{capabilities}
+{capabilities}{metadata}
   # Tests open many sessions as one user from 127.0.0.1 (default 10).
   mail_max_userip_connections = 100
 }}
@@ -670,6 +756,20 @@ service managesieve-login {{
                 .capabilities
                 .as_ref()
                 .map_or(String::new(), |c| format!("  imap_capability = {c}")),
+            sieve_extensions = options
+                .sieve_extensions
+                .as_ref()
+                .map_or(String::new(), |e| format!("  sieve_extensions = {e}\n")),
+            attributes = if options.metadata {
+                "mail_attribute_dict = file:%h/dovecot-attributes"
+            } else {
+                ""
+            },
+            metadata = if options.metadata {
+                "\n  imap_metadata = yes"
+            } else {
+                ""
+            },
             prefix = options.prefix,
             separator = options.layout.separator(),
             imap = p.imap,

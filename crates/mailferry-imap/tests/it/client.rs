@@ -496,3 +496,51 @@ async fn a_global_cap_limits_open_connections_to_every_host() {
         .unwrap();
     drop((c, d));
 }
+
+#[tokio::test]
+async fn folder_annotations_round_trip_through_metadata() {
+    let server = Dovecot::builder().metadata().start().unwrap();
+    let mut session = login(&server).await;
+    assert!(
+        session.has_metadata(),
+        "Dovecot with imap_metadata offers METADATA"
+    );
+    session.create(b"Work", None).await.unwrap();
+    let entries = [
+        mailferry_imap::MetadataEntry {
+            name: "/private/comment".into(),
+            value: Some(b"short words".to_vec()),
+        },
+        mailferry_imap::MetadataEntry {
+            name: "/shared/vendor/kolab/folder-type".into(),
+            value: Some("Zwei Zeilen\r\nmit Ümlaut".as_bytes().to_vec()),
+        },
+    ];
+    for entry in &entries {
+        assert_eq!(
+            session.set_metadata(b"Work", entry).await.unwrap(),
+            mailferry_imap::SetOutcome::Stored
+        );
+    }
+    let read = session.get_metadata(b"Work").await.unwrap();
+    assert_eq!(
+        read, entries,
+        "quoted and literal values come back byte for byte"
+    );
+    assert!(session.get_metadata(b"INBOX").await.unwrap().is_empty());
+    // A name outside /private and /shared is refused by the server, as an answer.
+    let refused = session
+        .set_metadata(
+            b"Work",
+            &mailferry_imap::MetadataEntry {
+                name: "/nowhere/x".into(),
+                value: Some(b"v".to_vec()),
+            },
+        )
+        .await;
+    assert!(
+        matches!(refused, Ok(mailferry_imap::SetOutcome::Refused(_)) | Err(_)),
+        "{refused:?}"
+    );
+    session.logout().await;
+}

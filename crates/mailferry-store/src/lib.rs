@@ -8,6 +8,7 @@
 //!   sealed credentials, purge), the admin password hash and API tokens.
 //! - [`groupware`](mod@groupware): the groupware checkpoints: collections mapped with their
 //!   sync token or ctag, each source object's fate; explicit DAV addresses of migrations.
+//! - [`sieve`](mod@sieve): which target script each source Sieve script was stored as.
 //! - [`licence`]: licence keys and the migration allowance they add up to.
 //!
 //! # Contract
@@ -21,6 +22,7 @@ pub mod checkpoint;
 pub mod groupware;
 pub mod licence;
 pub mod migration;
+pub mod sieve;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -35,6 +37,7 @@ pub use migration::{
     EndpointRecord, MigrationRecord, MigrationState, NewMigration, Pass, ProgressRecord, Totals,
     UnknownState,
 };
+pub use sieve::SieveScriptRow;
 
 /// What can go wrong with the store.
 #[derive(Debug, thiserror::Error)]
@@ -101,6 +104,11 @@ const MIGRATIONS: &[Migration] = &[
         version: 6,
         sqlite: include_str!("../migrations/sqlite/0006_target_state.sql"),
         postgres: include_str!("../migrations/postgres/0006_target_state.sql"),
+    },
+    Migration {
+        version: 7,
+        sqlite: include_str!("../migrations/sqlite/0007_sieve.sql"),
+        postgres: include_str!("../migrations/postgres/0007_sieve.sql"),
     },
 ];
 

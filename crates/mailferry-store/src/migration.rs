@@ -648,7 +648,7 @@ impl Store {
     /// Removes the personal data of a finished migration: addresses, user names and servers
     /// of both sides, the report, the error text, the credentials, the DAV addresses and
     /// the engines' checkpoints (`folder_checkpoint`, `message_map`, `dav_collection_map`,
-    /// `dav_object_map` of job `id`), all in one transaction. Keeps id, state, times and
+    /// `dav_object_map`, `sieve_script_map` of job `id`), all in one transaction. Keeps id, state, times and
     /// counts. `false` if it is active or unknown; purging twice is fine.
     pub async fn purge(&self, id: &str) -> Result<bool, StoreError> {
         let mut tx = self.pool().begin().await?;
@@ -671,6 +671,7 @@ impl Store {
             "DELETE FROM folder_checkpoint WHERE job_id = $1",
             "DELETE FROM dav_object_map WHERE job_id = $1",
             "DELETE FROM dav_collection_map WHERE job_id = $1",
+            "DELETE FROM sieve_script_map WHERE job_id = $1",
         ] {
             sqlx::query(sql).bind(id).execute(&mut *tx).await?;
         }

@@ -93,6 +93,21 @@ async fn story(store: &Store) {
         .record_dav_objects("m1", "/a/cal/", std::slice::from_ref(&row))
         .await
         .unwrap();
+    // Filters: where each script went and what was stored; saving again replaces.
+    let mut script = mailferry_store::SieveScriptRow {
+        source_name: "vacation".into(),
+        target_name: "vacation".into(),
+        stored_sha256: "aa".into(),
+    };
+    store.save_sieve_script("m1", &script).await.unwrap();
+    script.target_name = "vacation.migrated".into();
+    script.stored_sha256 = "bb".into();
+    store.save_sieve_script("m1", &script).await.unwrap();
+    store.save_sieve_script(job, &script).await.unwrap();
+    assert_eq!(
+        store.sieve_scripts("m1").await.unwrap(),
+        vec![script.clone()]
+    );
     let (claimed, _) = store.claim_due("w", 1, 60).await.unwrap().unwrap();
     assert_eq!(claimed.id, "m1");
     assert!(store
@@ -104,6 +119,8 @@ async fn story(store: &Store) {
     assert_eq!(store.dav_collection("m1", "/a/cal/").await.unwrap(), None);
     assert!(store.dav_objects("m1", "/a/cal/").await.unwrap().is_empty());
     assert_eq!(store.dav_objects(job, "/a/cal/").await.unwrap(), vec![row]);
+    assert!(store.sieve_scripts("m1").await.unwrap().is_empty());
+    assert_eq!(store.sieve_scripts(job).await.unwrap(), vec![script]);
 }
 
 #[tokio::test]

@@ -7,6 +7,8 @@
 //! - [`verify`]: an independent comparison of source and target, no state involved.
 //! - [`groupware`]: calendars, tasks and contacts over CalDAV/CardDAV: copy with dedup by
 //!   UID and sync-token deltas, and an object-by-object verify.
+//! - [`filters`]: Sieve scripts over ManageSieve: copied as served with folder names
+//!   rewritten by the mail's mapping, the active one set active, nothing overwritten.
 //! - [`folder_map`]: which target folder each source folder goes to.
 //! - [`fingerprint`]: how a message is recognised on the other side.
 //! - [`options`], [`report`], [`progress`], [`error`]: what is asked, what happened, how far.
@@ -18,6 +20,7 @@
 
 pub mod account;
 pub mod error;
+pub mod filters;
 pub mod fingerprint;
 pub mod folder_map;
 pub mod groupware;
@@ -27,7 +30,7 @@ pub mod progress;
 pub mod report;
 pub mod verify;
 
-pub use account::run_account;
+pub use account::{run_account, AccountParts};
 pub use error::{EngineError, Side};
 pub use mail::{migrate, Job, RoundTrips};
 pub use options::{Account, CopyOptions};

@@ -14,10 +14,18 @@ pub struct Report {
     pub folders: Vec<FolderReport>,
     /// Problems not tied to one folder.
     pub problems: Vec<String>,
+    /// Remarks not tied to one folder (what this pair of servers cannot carry).
+    pub notes: Vec<String>,
     pub seconds: f64,
     /// Calendars, tasks and contacts, when the account has them (after the mail).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub groupware: Option<crate::groupware::GroupwareReport>,
+    /// Sieve filter scripts, when the pass looked at them (after the groupware).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub filters: Option<crate::filters::FiltersReport>,
+    /// How the mail pass mapped folder names, for the filters' `fileinto`; not stored.
+    #[serde(skip)]
+    pub folder_rewrite: Option<crate::filters::FolderRewrite>,
 }
 
 /// One source folder.
@@ -38,6 +46,8 @@ pub struct FolderReport {
     pub flags_updated: u64,
     pub deleted_at_source: u64,
     pub deleted_on_target: u64,
+    /// Folder annotations (IMAP METADATA) written to the target folder.
+    pub annotations_copied: u64,
     pub skipped: Vec<MessageProblem>,
     pub failed: Vec<MessageProblem>,
     /// Name changes and other remarks.
@@ -70,15 +80,24 @@ impl Report {
     pub fn skipped(&self) -> u64 {
         self.folders.iter().map(|f| f.skipped.len() as u64).sum()
     }
-    /// Everything copied that should be, nothing failed; mail and groupware together.
+    /// Everything copied that should be, nothing failed; mail, groupware and filters
+    /// together: all complete is complete, all failed is failed, anything else partial.
     pub fn outcome(&self) -> Outcome {
         let mail = self.mail_outcome();
-        match self.groupware.as_ref().map(|g| g.outcome()) {
-            None => mail,
-            Some(groupware) if groupware == mail => mail,
-            Some(Outcome::Failed) if mail == Outcome::Failed => Outcome::Failed,
-            Some(_) => Outcome::Partial,
-        }
+        let parts = [
+            self.groupware.as_ref().map(|g| g.outcome()),
+            self.filters.as_ref().map(|f| f.outcome()),
+        ];
+        parts.into_iter().flatten().fold(
+            mail,
+            |all, part| {
+                if part == all {
+                    all
+                } else {
+                    Outcome::Partial
+                }
+            },
+        )
     }
     /// The mail part alone.
     pub fn mail_outcome(&self) -> Outcome {

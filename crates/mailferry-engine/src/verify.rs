@@ -56,6 +56,9 @@ pub struct VerifyReport {
     pub source: String,
     pub target: String,
     pub folders: Vec<FolderDifferences>,
+    /// How a migration maps folder names, for comparing filters; not shown.
+    #[serde(skip)]
+    pub folder_rewrite: crate::filters::FolderRewrite,
 }
 
 impl VerifyReport {
@@ -110,6 +113,11 @@ pub async fn verify(
         source: source.describe(),
         target: target.describe(),
         folders: Vec::new(),
+        folder_rewrite: crate::filters::FolderRewrite::new(
+            &mappings,
+            &source_scheme,
+            &target_scheme,
+        ),
     };
     for mapping in mappings {
         let mut diff = FolderDifferences {

@@ -2,6 +2,7 @@
 //! the last ones saved), the estimated time to the end of the pass, and its groupware
 //! counts. The API, its event stream and the web UI show the same numbers from here.
 
+use mailferry_engine::filters::FiltersCounts;
 use mailferry_engine::groupware::GroupwareCounts;
 use mailferry_engine::ProgressSnapshot;
 use mailferry_store::{MigrationRecord, ProgressRecord};
@@ -21,6 +22,8 @@ pub struct Standing {
     /// Calendars, address books, events, tasks, journals and contacts: live while a pass of
     /// this process copies groupware, else from the last pass's report.
     pub groupware: Option<GroupwareCounts>,
+    /// Filter scripts of the last pass, when it looked at them.
+    pub filters: Option<FiltersCounts>,
 }
 
 /// The counters as the store keeps them.
@@ -62,7 +65,18 @@ pub fn standing(state: &AppState, record: &MigrationRecord, now: i64) -> Standin
         remaining,
         eta_seconds,
         groupware,
+        filters: reported_filters(record),
     }
+}
+
+/// The filters counts of the last pass's report, if it looked at filters.
+fn reported_filters(record: &MigrationRecord) -> Option<FiltersCounts> {
+    let report: serde_json::Value = serde_json::from_str(record.report_json.as_deref()?).ok()?;
+    let filters = report.get("filters")?;
+    if filters.get("skipped").is_some_and(|s| !s.is_null()) {
+        return None;
+    }
+    serde_json::from_value(filters.get("counts")?.clone()).ok()
 }
 
 /// The groupware counts of the last pass's report, if it had any.

@@ -34,6 +34,9 @@ pub struct SubmitRequest {
     /// The source's CalDAV/CardDAV address, over the type's usual one (groupware).
     #[serde(rename = "source.dav")]
     pub source_dav: Option<String>,
+    /// The source's ManageSieve server (`host[:port]`), over the mail host's port 4190.
+    #[serde(rename = "source.sieve")]
+    pub source_sieve: Option<String>,
     #[serde(rename = "target.type")]
     pub target_type: Option<String>,
     #[serde(rename = "target.email")]
@@ -49,6 +52,9 @@ pub struct SubmitRequest {
     /// The target's CalDAV/CardDAV address.
     #[serde(rename = "target.dav")]
     pub target_dav: Option<String>,
+    /// The target's ManageSieve server.
+    #[serde(rename = "target.sieve")]
+    pub target_sieve: Option<String>,
     /// `YYYY-MM-DD HH:MM` in the server's time zone, or RFC 3339; empty: now.
     pub startdate: Option<String>,
     /// Optional: when the delta pass runs (after the MX switch).
@@ -68,6 +74,8 @@ pub struct SideInput {
     pub record: EndpointRecord,
     /// The explicit CalDAV/CardDAV address, if one was given.
     pub dav: Option<String>,
+    /// The explicit ManageSieve address, if one was given.
+    pub sieve: Option<String>,
     pub endpoint: Endpoint,
     pub password: SecretString,
 }
@@ -115,6 +123,7 @@ pub fn validate(
     )
     .map(|mut input| {
         input.dav = dav_field("source", request.source_dav, &mut errors);
+        input.sieve = sieve_field("source", request.source_sieve, &input, &mut errors);
         input
     });
     let target = side(
@@ -132,6 +141,7 @@ pub fn validate(
     )
     .map(|mut input| {
         input.dav = dav_field("target", request.target_dav, &mut errors);
+        input.sieve = sieve_field("target", request.target_sieve, &input, &mut errors);
         input
     });
 
@@ -277,6 +287,7 @@ fn side(
     endpoint.tls.ca_file.clone_from(&config.ca_file);
     Some(SideInput {
         dav: None,
+        sieve: None,
         record: EndpointRecord {
             server_type: kind,
             email,
@@ -300,6 +311,29 @@ fn dav_field(side: &str, value: Option<String>, errors: &mut Vec<FieldError>) ->
             errors.push(FieldError {
                 field: format!("{side}.dav"),
                 message: e.to_string(),
+            });
+            None
+        }
+    }
+}
+
+/// A `source.sieve` / `target.sieve` field: empty is none, else `host[:port]`.
+fn sieve_field(
+    side: &str,
+    value: Option<String>,
+    input: &SideInput,
+    errors: &mut Vec<FieldError>,
+) -> Option<String> {
+    let value = value
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())?;
+    let kind = mailferry_engine::account::server_type(&input.record.server_type).ok()?;
+    match mailferry_engine::account::sieve_account(kind, &input.account(), Some(&value)) {
+        Ok(_) => Some(value),
+        Err(problem) => {
+            errors.push(FieldError {
+                field: format!("{side}.sieve"),
+                message: problem.message,
             });
             None
         }
@@ -357,9 +391,19 @@ pub async fn store_validated(
             resync_at: v.resync_at,
             created_at: now,
             // In the same transaction: a worker never sees the migration without them.
+            // Explicit ManageSieve addresses ride along as `source.sieve`/`target.sieve`.
             dav: [("source", &v.source), ("target", &v.target)]
                 .into_iter()
-                .filter_map(|(side, input)| Some((side.to_string(), input.dav.clone()?)))
+                .flat_map(|(side, input)| {
+                    [
+                        input.dav.clone().map(|url| (side.to_string(), url)),
+                        input
+                            .sieve
+                            .clone()
+                            .map(|url| (format!("{side}.sieve"), url)),
+                    ]
+                })
+                .flatten()
                 .collect(),
         });
     }
@@ -397,6 +441,7 @@ impl SideInput {
             insecure: self.record.insecure,
             ca_file: ca_file.map(std::path::Path::to_path_buf),
             dav: self.dav.clone(),
+            sieve: self.sieve.clone(),
         }
     }
 

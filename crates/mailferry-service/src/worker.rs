@@ -6,8 +6,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use mailferry_engine::filters::FiltersJob;
 use mailferry_engine::groupware::GroupwareJob;
-use mailferry_engine::{run_account, CopyOptions, Job, Outcome, Progress};
+use mailferry_engine::{run_account, AccountParts, CopyOptions, Job, Outcome, Progress};
 use mailferry_store::{MigrationRecord, MigrationState, Pass};
 use secrecy::SecretString;
 use tokio::sync::watch;
@@ -174,10 +175,19 @@ async fn run_pass(
                 Ok(groupware) => (groupware, None),
                 Err(problem) => (None, Some(problem)),
             };
-            let mut result =
-                run_account(&job, groupware.as_ref(), &state.store, progress.clone()).await;
-            if let (Ok((report, _)), Some(problem)) = (&mut result, problem) {
-                report.problems.push(problem);
+            // Then the filters, when both sides have ManageSieve.
+            let (filters, filters_problem) = match filters_job(&record, &source, &target) {
+                Ok(filters) => (filters, None),
+                Err(problem) => (None, Some(problem)),
+            };
+            let parts = AccountParts {
+                groupware: groupware.as_ref(),
+                filters: filters.as_ref(),
+            };
+            let mut result = run_account(&job, parts, &state.store, progress.clone()).await;
+            if let Ok((report, _)) = &mut result {
+                report.problems.extend(problem);
+                report.notes.extend(filters_problem);
             }
             drop(keeper);
             save_progress(state, &id, &progress).await;
@@ -371,6 +381,37 @@ fn groupware_job(
     }
 }
 
+/// The filters job of a migration whose two sides have ManageSieve (given as `source.sieve`
+/// / `target.sieve`, or the mail host's port 4190 by their type's rule).
+fn filters_job(
+    record: &MigrationRecord,
+    source: &AccountEndpoints,
+    target: &AccountEndpoints,
+) -> Result<Option<FiltersJob>, String> {
+    let side = |name: &str, endpoints: &AccountEndpoints| {
+        endpoints
+            .filters
+            .clone()
+            .map_err(|problem| format!("the {name}'s filters: {}", problem.message))
+    };
+    match (side("source", source)?, side("target", target)?) {
+        (Some(source), Some(target)) => Ok(Some(FiltersJob {
+            id: record.id.clone(),
+            source,
+            target,
+            dry_run: false,
+            rewrite: Default::default(),
+            timeout: Duration::from_secs(60),
+        })),
+        (Some(source), None) => Err(format!(
+            "filters (Sieve scripts) were not looked at: the target ({}) keeps its filters elsewhere{}",
+            target.kind,
+            if source.derived { "" } else { "; the source's are at source.sieve" }
+        )),
+        (None, _) => Ok(None),
+    }
+}
+
 /// Both sides' endpoints, from the stored record, its sealed passwords and its explicit DAV
 /// addresses, through the same [`AccountSpec`] the submit check used.
 async fn accounts(
@@ -409,6 +450,10 @@ async fn accounts(
             dav: explicit
                 .iter()
                 .find(|(s, _)| s == side)
+                .map(|(_, url)| url.clone()),
+            sieve: explicit
+                .iter()
+                .find(|(s, _)| *s == format!("{side}.sieve"))
                 .map(|(_, url)| url.clone()),
         };
         out.push(

@@ -6,6 +6,7 @@ use clap::Subcommand;
 
 pub mod batch;
 pub mod endpoint_args;
+pub mod filters;
 pub mod groupware;
 pub mod job_file;
 pub mod licence;

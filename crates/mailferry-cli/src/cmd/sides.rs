@@ -83,6 +83,16 @@ pub struct SidesArgs {
     /// Mail only: leave calendars, tasks and contacts alone.
     #[arg(long)]
     pub no_groupware: bool,
+    /// The source's ManageSieve server (HOST[:PORT], port 4190 by default), over the mail
+    /// host's port 4190: filters come from there.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub from_sieve: Option<String>,
+    /// The target's ManageSieve server, like --from-sieve.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub to_sieve: Option<String>,
+    /// Leave the filters (Sieve scripts: rules, vacation reply, forwarding) alone.
+    #[arg(long)]
+    pub no_filters: bool,
 }
 
 /// Folder selection, shared by migrate and verify so that both look at the same folders.

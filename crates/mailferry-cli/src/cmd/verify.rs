@@ -4,10 +4,12 @@
 use std::process::ExitCode;
 
 use clap::Args;
+use mailferry_engine::filters::{verify_filters, FiltersJob};
 use mailferry_engine::groupware::verify_groupware;
 use mailferry_engine::verify::verify;
 use mailferry_engine::CopyOptions;
 
+use super::filters::print_filters_verify;
 use super::groupware::{is_dav_address, print_groupware_verify};
 use super::sides::{FolderArgs, SidesArgs};
 
@@ -41,6 +43,9 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
     let groupware = args
         .sides
         .groupware_with_mail("verify", false, &source, &target)?;
+    let filters = args
+        .sides
+        .filters_with_mail("verify", false, &source, &target)?;
     let mut options = CopyOptions {
         timeout_seconds: args.sides.timeout,
         ..CopyOptions::default()
@@ -51,12 +56,27 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         Some(job) => Some(verify_groupware(job).await),
         None => None,
     };
-    let differences = report.differences() + groupware.as_ref().map_or(0, |g| g.differences());
+    let filters = match filters {
+        Some(job) => Some(
+            verify_filters(&FiltersJob {
+                rewrite: report.folder_rewrite.clone(),
+                ..job
+            })
+            .await,
+        ),
+        None => None,
+    };
+    let differences = report.differences()
+        + groupware.as_ref().map_or(0, |g| g.differences())
+        + filters.as_ref().map_or(0, |f| f.differences());
     if args.json {
         let mut value = serde_json::to_value(&report)?;
         value["differences"] = differences.into();
         if let Some(groupware) = &groupware {
             value["groupware"] = serde_json::to_value(groupware)?;
+        }
+        if let Some(filters) = &filters {
+            value["filters"] = serde_json::to_value(filters)?;
         }
         println!("{}", serde_json::to_string_pretty(&value)?);
     } else {
@@ -102,6 +122,10 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         if let Some(groupware) = &groupware {
             println!();
             print_groupware_verify(groupware);
+        }
+        if let Some(filters) = &filters {
+            println!();
+            print_filters_verify(filters);
         }
         println!("\n{differences} differences");
     }

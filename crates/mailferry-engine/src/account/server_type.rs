@@ -29,6 +29,15 @@ pub enum Groupware {
     NotDav,
 }
 
+/// Where an account's filters (Sieve scripts) are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Filters {
+    /// ManageSieve (RFC 5804), on the mail host's port 4190 unless given.
+    ManageSieve,
+    /// Somewhere else, and why they are not copied.
+    NotManageSieve(&'static str),
+}
+
 /// One server type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ServerType {
@@ -38,6 +47,7 @@ pub struct ServerType {
     pub summary: &'static str,
     pub mail: Mail,
     pub groupware: Groupware,
+    pub filters: Filters,
     /// One of PRODUCT.md's list types (the others name a DAV product on an IMAP server).
     pub listed: bool,
 }
@@ -53,6 +63,7 @@ pub const SERVER_TYPES: &[ServerType] = &[
         summary: "any IMAP server: folders, messages, flags, dates",
         mail: imap(None),
         groupware: Groupware::None,
+        filters: Filters::ManageSieve,
         listed: true,
     },
     ServerType {
@@ -60,6 +71,7 @@ pub const SERVER_TYPES: &[ServerType] = &[
         summary: "IMAP, and calendars, tasks and contacts over CalDAV/CardDAV (https://HOST/dav/)",
         mail: imap(None),
         groupware: Groupware::Dav(ServerKind::Zimbra),
+        filters: Filters::NotManageSieve("Zimbra keeps filters in its directory, reached over SOAP, not ManageSieve: not copied by this version"),
         listed: true,
     },
     ServerType {
@@ -67,6 +79,7 @@ pub const SERVER_TYPES: &[ServerType] = &[
         summary: "IMAP (calendars and contacts over EWS: not yet)",
         mail: imap(None),
         groupware: Groupware::NotDav,
+        filters: Filters::NotManageSieve("Exchange keeps inbox rules behind EWS, not ManageSieve: not copied by this version"),
         listed: true,
     },
     ServerType {
@@ -74,6 +87,7 @@ pub const SERVER_TYPES: &[ServerType] = &[
         summary: "IMAP with an OAuth2 token or app password (calendars and contacts over Microsoft Graph: not yet)",
         mail: imap(Some("outlook.office365.com")),
         groupware: Groupware::NotDav,
+        filters: Filters::NotManageSieve("Microsoft 365 keeps inbox rules behind Microsoft Graph, not ManageSieve: not copied by this version"),
         listed: true,
     },
     ServerType {
@@ -81,6 +95,7 @@ pub const SERVER_TYPES: &[ServerType] = &[
         summary: "IMAP with an app password (labels as folders)",
         mail: imap(Some("imap.gmail.com")),
         groupware: Groupware::None,
+        filters: Filters::NotManageSieve("Gmail keeps filters behind the Gmail API, not ManageSieve: not copied by this version"),
         listed: true,
     },
     ServerType {
@@ -88,6 +103,7 @@ pub const SERVER_TYPES: &[ServerType] = &[
         summary: "IMAP, and calendars, tasks and contacts over CalDAV/CardDAV (https://HOST/iRony/)",
         mail: imap(None),
         groupware: Groupware::Dav(ServerKind::Kolab),
+        filters: Filters::ManageSieve,
         listed: true,
     },
     ServerType {
@@ -95,6 +111,7 @@ pub const SERVER_TYPES: &[ServerType] = &[
         summary: "IMAP, and calendars, tasks and contacts over CalDAV/CardDAV (https://HOST/servlet/dav/)",
         mail: imap(None),
         groupware: Groupware::Dav(ServerKind::OpenXchange),
+        filters: Filters::ManageSieve,
         listed: true,
     },
     ServerType {
@@ -102,6 +119,7 @@ pub const SERVER_TYPES: &[ServerType] = &[
         summary: "POP3 (not yet)",
         mail: Mail::NotYet("POP3 accounts are not supported by this version yet"),
         groupware: Groupware::None,
+        filters: Filters::NotManageSieve("POP3 accounts have no filters"),
         listed: true,
     },
     ServerType {
@@ -109,6 +127,7 @@ pub const SERVER_TYPES: &[ServerType] = &[
         summary: "a Maildir tree (not yet)",
         mail: Mail::NotYet("Maildir trees are not supported by this version yet"),
         groupware: Groupware::None,
+        filters: Filters::NotManageSieve("a Maildir tree has no ManageSieve"),
         listed: true,
     },
     ServerType {
@@ -116,6 +135,7 @@ pub const SERVER_TYPES: &[ServerType] = &[
         summary: "mbox files (not yet)",
         mail: Mail::NotYet("mbox files are not supported by this version yet"),
         groupware: Groupware::None,
+        filters: Filters::NotManageSieve("mbox files have no ManageSieve"),
         listed: true,
     },
     ServerType {
@@ -123,6 +143,7 @@ pub const SERVER_TYPES: &[ServerType] = &[
         summary: "IMAP, and Nextcloud's calendars and contacts (https://HOST/remote.php/dav/)",
         mail: imap(None),
         groupware: Groupware::Dav(ServerKind::Nextcloud),
+        filters: Filters::ManageSieve,
         listed: false,
     },
     ServerType {
@@ -130,6 +151,7 @@ pub const SERVER_TYPES: &[ServerType] = &[
         summary: "IMAP, and SOGo's calendars and contacts (https://HOST/SOGo/dav/)",
         mail: imap(None),
         groupware: Groupware::Dav(ServerKind::Sogo),
+        filters: Filters::ManageSieve,
         listed: false,
     },
     ServerType {
@@ -137,6 +159,7 @@ pub const SERVER_TYPES: &[ServerType] = &[
         summary: "IMAP, and Radicale's calendars and contacts (https://HOST:5232/)",
         mail: imap(None),
         groupware: Groupware::Dav(ServerKind::Radicale),
+        filters: Filters::ManageSieve,
         listed: false,
     },
     ServerType {
@@ -144,6 +167,7 @@ pub const SERVER_TYPES: &[ServerType] = &[
         summary: "IMAP, and Baïkal's calendars and contacts (https://HOST/dav.php/)",
         mail: imap(None),
         groupware: Groupware::Dav(ServerKind::Baikal),
+        filters: Filters::ManageSieve,
         listed: false,
     },
 ];

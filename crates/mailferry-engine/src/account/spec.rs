@@ -10,7 +10,8 @@ use mailferry_dav::DavEndpoint;
 use mailferry_imap::Auth;
 use secrecy::SecretString;
 
-use super::{dav_endpoint, mail_endpoint, server_type, ServerType};
+use super::{dav_endpoint, mail_endpoint, server_type, sieve_account, ServerType};
+use crate::filters::SieveAccount;
 use crate::mail::describe_error;
 use crate::options::Account;
 
@@ -28,6 +29,8 @@ pub struct AccountSpec {
     pub ca_file: Option<PathBuf>,
     /// The CalDAV/CardDAV address, over the type's usual one.
     pub dav: Option<String>,
+    /// The ManageSieve address (`host[:port]`), over the mail host's port 4190.
+    pub sieve: Option<String>,
 }
 
 /// What an account reaches.
@@ -39,6 +42,9 @@ pub struct AccountEndpoints {
     /// type has none, or they are behind EWS or Graph and no address was given); a problem
     /// with them leaves the mail usable.
     pub groupware: Result<Option<DavEndpoint>, SpecProblem>,
+    /// Its filters' ManageSieve account; `None` when its type keeps filters elsewhere. A
+    /// problem with it leaves the rest usable.
+    pub filters: Result<Option<SieveAccount>, SpecProblem>,
 }
 
 /// Why an account gives no endpoints: the field at fault (`type`, `server`, `dav`) and why.
@@ -88,10 +94,15 @@ impl AccountSpec {
                 message: describe_error(&e),
             }),
         };
+        let filters = sieve_account(kind, &mail, self.sieve.as_deref()).map_err(|p| SpecProblem {
+            field: p.field,
+            message: p.message,
+        });
         Ok(AccountEndpoints {
             kind,
             mail,
             groupware,
+            filters,
         })
     }
 }
@@ -109,6 +120,7 @@ mod tests {
             insecure: false,
             ca_file: None,
             dav: dav.map(str::to_string),
+            sieve: None,
         }
     }
 

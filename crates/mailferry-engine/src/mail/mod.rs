@@ -9,6 +9,7 @@
 //! - [`pipeline`]: fetching and appending, overlapped; one bad message fails alone.
 //! - [`flags`], [`deletions`]: what changed at the source since the last pass.
 //! - [`retry`]: what is tried again, and when.
+//! - [`annotations`]: folder annotations (IMAP METADATA), copied once the folders exist.
 //!
 //! Per folder, in order: skip it when neither side changed since the last completed pass
 //! (LIST-STATUS on both sides, no command for the folder); else EXAMINE the source (with
@@ -17,6 +18,7 @@
 //! message recorded as pending before its APPEND and settled after; apply flag changes and
 //! (with `sync_deletes`) deletions; save the checkpoint with what the target says it holds.
 
+pub(crate) mod annotations;
 pub(crate) mod dedup;
 pub(crate) mod deletions;
 pub(crate) mod flags;

@@ -140,6 +140,11 @@ pub async fn migrate(
     )
     .await?;
     let tallies = store.folder_tallies(&job.id).await?;
+    report.folder_rewrite = Some(crate::filters::FolderRewrite::new(
+        &mappings,
+        &source_scheme,
+        &target_scheme,
+    ));
 
     let mut work = Vec::new();
     for mapping in mappings {
@@ -207,6 +212,14 @@ pub async fn migrate(
         progress.add_total(folder_report.source_messages, folder_report.source_bytes);
         work.push((mapping, status, folder_report));
     }
+    super::annotations::copy_annotations(
+        &mut source.session,
+        &mut target.session,
+        &mut work,
+        options.dry_run,
+        &mut report,
+    )
+    .await;
     progress
         .folders_total
         .fetch_add(work.len() as u64, Ordering::Relaxed);

@@ -313,6 +313,11 @@ fn view(state: &AppState, record: &MigrationRecord, with_report: bool) -> Value 
         .groupware
         .and_then(|counts| serde_json::to_value(counts).ok());
     out.insert("groupware".into(), groupware.unwrap_or(Value::Null));
+    // Filter scripts of the last pass: {total, copied, present, refused, failed}.
+    let filters = standing
+        .filters
+        .and_then(|counts| serde_json::to_value(counts).ok());
+    out.insert("filters".into(), filters.unwrap_or(Value::Null));
     if with_report {
         let report = record
             .report_json

@@ -127,6 +127,11 @@ pub struct SubmitRequestDoc {
     /// plain `imap` account's groupware is taken too; then `target.dav` is needed as well.
     #[serde(rename = "source.dav")]
     source_dav: Option<String>,
+    /// The source's ManageSieve server (`HOST[:PORT]`, port 4190 by default), for its
+    /// filters (Sieve scripts); over the mail host's port 4190, which is tried by default for
+    /// every type that keeps filters on ManageSieve.
+    #[serde(rename = "source.sieve")]
+    source_sieve: Option<String>,
     /// Server type, as for the source.
     #[serde(rename = "target.type")]
     target_type: String,
@@ -145,6 +150,9 @@ pub struct SubmitRequestDoc {
     /// The target's CalDAV/CardDAV address, as for the source.
     #[serde(rename = "target.dav")]
     target_dav: Option<String>,
+    /// The target's ManageSieve server, as for the source.
+    #[serde(rename = "target.sieve")]
+    target_sieve: Option<String>,
     /// When the first pass starts: `YYYY-MM-DD HH:MM` in the service's time zone, or RFC
     /// 3339; empty or missing: now.
     startdate: Option<String>,
@@ -191,6 +199,10 @@ pub struct MigrationDoc {
     /// `{total, transferred}`, once a groupware pass has run (else null).
     #[schema(value_type = Option<Object>)]
     groupware: Option<serde_json::Value>,
+    /// Filter scripts (Sieve) of the last pass, `{total, copied, present, refused, failed}`,
+    /// when it looked at them (else null).
+    #[schema(value_type = Option<Object>)]
+    filters: Option<serde_json::Value>,
     /// Only on `GET /api/v1/migrations/{id}` (and the actions): the run's report, or null.
     #[schema(value_type = Option<Object>)]
     report: Option<serde_json::Value>,

@@ -88,6 +88,8 @@ impl MigrationForm {
             resyncdate: text(&self.resyncdate),
             source_dav: None,
             target_dav: None,
+            source_sieve: None,
+            target_sieve: None,
         }
     }
 }

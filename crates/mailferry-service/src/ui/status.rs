@@ -21,6 +21,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Extension;
 use futures_util::stream::{self, Stream};
+use mailferry_engine::filters::FiltersReport;
 use mailferry_engine::groupware::{GroupwareCounts, GroupwareReport};
 use mailferry_engine::Report;
 use mailferry_store::{MigrationRecord, MigrationState};
@@ -594,6 +595,19 @@ fn finished_item(zone: &jiff::tz::TimeZone, record: &MigrationRecord) -> Finishe
             })
             .collect();
     }
+    if let Some(filters) = report.as_ref().and_then(|r| r.filters.as_ref()) {
+        problems.extend(filters_problems(filters));
+        if filters.skipped.is_none() && !filters.scripts.is_empty() {
+            let counts = filters.tally();
+            kinds.push(KindRow {
+                kind: "Filters (Sieve scripts)",
+                total: counts.total,
+                on_target: counts.copied + counts.present,
+                copied: Some(counts.copied),
+                failed: Some(counts.refused + counts.failed),
+            });
+        }
+    }
     FinishedItem {
         heading: Heading::of(record),
         with_resync: record.resync_at.is_some() && record.state == MigrationState::Done,
@@ -613,6 +627,22 @@ fn finished_item(zone: &jiff::tz::TimeZone, record: &MigrationRecord) -> Finishe
         kinds,
         collections,
     }
+}
+
+/// A filters report's problems in words: the pass's own, each script the target refused
+/// or that failed, with the server's words.
+fn filters_problems(report: &FiltersReport) -> Vec<String> {
+    let mut out = report.problems.clone();
+    for script in &report.scripts {
+        if let Some(error) = &script.error {
+            out.push(format!(
+                "Filter script {} was not copied: {}",
+                script.source_name,
+                error.lines().collect::<Vec<_>>().join(" ")
+            ));
+        }
+    }
+    out
 }
 
 /// A groupware report's problems in words: the pass's own, each broken calendar or address

@@ -458,7 +458,12 @@ impl Dovecot {
 
     /// The content of one of `user`'s Sieve scripts (`doveadm sieve get`).
     pub fn sieve_script(&self, user: &str, name: &str) -> Result<String, TestkitError> {
-        self.doveadm(&["sieve", "get", "-u", user, name])
+        // doveadm's formatter puts `sieve script:` before some contents (not all).
+        let out = self.doveadm(&["sieve", "get", "-u", user, name])?;
+        Ok(out
+            .strip_prefix("sieve script:")
+            .map(|rest| rest.trim_start_matches([' ', '\n']).to_string())
+            .unwrap_or(out))
     }
 
     /// As [`Dovecot::doveadm`], with `input` on its standard input.

@@ -3,6 +3,7 @@
 mod batch;
 mod common;
 mod fidelity;
+mod filters;
 mod groupware;
 mod job_file;
 mod migrate;

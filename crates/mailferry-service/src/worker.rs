@@ -228,22 +228,15 @@ async fn run_pass(
                     let json = serde_json::to_string(&report).ok();
                     let problem = match report.outcome() {
                         Outcome::Complete => None,
-                        Outcome::Partial => Some(match &report.groupware {
-                            Some(groupware) if groupware.outcome() != Outcome::Complete => format!(
-                                "{} messages and {} calendar or contact objects could not be copied, {} folders and {} calendars or address books had errors: see the report; {retries}",
-                                report.failed(),
-                                groupware.failed(),
-                                report.folders.iter().filter(|f| f.error.is_some()).count(),
-                                groupware.collections.iter().filter(|c| c.error.is_some()).count()
-                                    + groupware.problems.len()
-                            ),
-                            _ => format!(
-                                "{} messages could not be copied and {} folders had errors: see the report; {retries}",
-                                report.failed(),
-                                report.folders.iter().filter(|f| f.error.is_some()).count()
-                            ),
-                        }),
-                        Outcome::Failed => Some(report.problems.first().cloned().or_else(|| report.folders.iter().find_map(|f| f.error.clone())).unwrap_or_else(|| "the pass failed".into())),
+                        Outcome::Partial => Some(partial_reason(&report, retries)),
+                        Outcome::Failed => Some(
+                            report
+                                .problems
+                                .first()
+                                .cloned()
+                                .or_else(|| report.folders.iter().find_map(|f| f.error.clone()))
+                                .unwrap_or_else(|| "the pass failed".into()),
+                        ),
                     };
                     // A last pass that left something behind is not done: it fails, keeping
                     // its credentials, so that a retry can finish it (issue 19).
@@ -379,6 +372,50 @@ fn groupware_job(
         )),
         (None, _) => Ok(None),
     }
+}
+
+/// Why a pass is partial, part by part (mail, groupware, filters), with what to do.
+fn partial_reason(report: &mailferry_engine::Report, retries: &str) -> String {
+    let mut parts = Vec::new();
+    let folders = report.folders.iter().filter(|f| f.error.is_some()).count();
+    if report.failed() + report.skipped() > 0 || folders > 0 || !report.problems.is_empty() {
+        parts.push(format!(
+            "{} messages could not be copied and {folders} folders had errors",
+            report.failed()
+        ));
+    }
+    if let Some(groupware) = report
+        .groupware
+        .as_ref()
+        .filter(|g| g.outcome() != Outcome::Complete)
+    {
+        parts.push(format!(
+            "{} calendar or contact objects could not be copied and {} calendars or address books had errors",
+            groupware.failed(),
+            groupware.collections.iter().filter(|c| c.error.is_some()).count()
+                + groupware.problems.len()
+        ));
+    }
+    if let Some(filters) = report
+        .filters
+        .as_ref()
+        .filter(|f| f.outcome() != Outcome::Complete)
+    {
+        let counts = filters.tally();
+        parts.push(format!(
+            "{} filter scripts were refused by the target or could not be copied{}",
+            counts.refused + counts.failed,
+            if filters.problems.is_empty() {
+                ""
+            } else {
+                " and the filters pass had problems"
+            }
+        ));
+    }
+    if parts.is_empty() {
+        parts.push("some of the account could not be copied".into());
+    }
+    format!("{}: see the report; {retries}", parts.join(", "))
 }
 
 /// The filters job of a migration whose two sides have ManageSieve (given as `source.sieve`

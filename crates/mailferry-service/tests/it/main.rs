@@ -3,6 +3,7 @@
 mod api;
 mod common;
 mod fidelity;
+mod filters;
 mod groupware;
 mod list_check;
 mod lists;

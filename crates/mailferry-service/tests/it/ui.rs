@@ -14,16 +14,16 @@ use serde_json::json;
 use crate::common::{Service, ADMIN};
 
 /// A cookie-keeping client that does not follow redirects, so each answer can be checked.
-struct Visitor {
+pub(crate) struct Visitor {
     base: String,
     client: reqwest::Client,
     cookies: HashMap<String, String>,
 }
 
-struct Page {
-    status: u16,
+pub(crate) struct Page {
+    pub(crate) status: u16,
     headers: HeaderMap,
-    body: String,
+    pub(crate) body: String,
 }
 
 impl Page {
@@ -54,7 +54,7 @@ impl Page {
 }
 
 impl Visitor {
-    fn new(service: &Service) -> Self {
+    pub(crate) fn new(service: &Service) -> Self {
         Self {
             base: service.base.clone(),
             client: reqwest::Client::builder()
@@ -98,7 +98,7 @@ impl Visitor {
         }
     }
 
-    async fn get(&mut self, path: &str) -> Page {
+    pub(crate) async fn get(&mut self, path: &str) -> Page {
         let request = self.client.get(format!("{}{path}", self.base));
         self.send(request).await
     }
@@ -108,7 +108,7 @@ impl Visitor {
         self.send(request).await
     }
 
-    async fn log_in(&mut self, password: &str) -> Page {
+    pub(crate) async fn log_in(&mut self, password: &str) -> Page {
         let form = self.get("/ui/login?next=/ui/active").await;
         assert_eq!(form.status, 200, "{}", form.body);
         let csrf = form.csrf();

@@ -15,6 +15,8 @@
 //! dav = "https://dav.old.example.com/"     # optional, as --from-dav: the CalDAV/CardDAV
 //!                                          # server; no user here, each account logs in as
 //!                                          # itself with its own password
+//! sieve = "sieve.old.example.com:4190"     # optional, as --from-sieve: the ManageSieve
+//!                                          # server (default: the mail host's port 4190)
 //!
 //! [target]                            # the same keys as [source]
 //! url = "imaps://new.example.com"
@@ -32,6 +34,7 @@
 //! max_bandwidth = "10M"               # bytes per second read from the source, per account
 //! compress = false                    # true: COMPRESS=DEFLATE where offered, as --compress
 //! no_groupware = false                # true: mail only, as --no-groupware
+//! no_filters = false                  # true: no Sieve scripts, as --no-filters
 //!
 //! [[account]]
 //! source_user = "alice@old.example.com"
@@ -39,7 +42,8 @@
 //! target_user = "alice@new.example.com"
 //! target_password_file = "secrets/alice-new"     # or target_password_env
 //! # optional: source_url, target_url (this account on other servers than [source]/[target]);
-//! # source_type, target_type, source_dav, target_dav (a user allowed here), no_groupware
+//! # source_type, target_type, source_dav, target_dav (a user allowed here), no_groupware,
+//! # no_filters
 //! ```
 //!
 //! Rules: unknown keys are errors; relative paths are taken from the job file's directory; a
@@ -63,6 +67,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use mailferry_dav::DavUrl;
+use mailferry_engine::account::sieve_account;
+use mailferry_engine::filters::FiltersJob;
 use mailferry_engine::groupware::GroupwareJob;
 use mailferry_engine::{Account, CopyOptions};
 use mailferry_imap::{Auth, Endpoint, ImapUrl, TlsOptions};
@@ -95,6 +101,8 @@ pub struct JobAccount {
     pub target: Account,
     /// Its calendars and contacts, after the mail (`dry_run` is set when it runs).
     pub groupware: Option<GroupwareJob>,
+    /// Its filters, after the groupware.
+    pub filters: Option<FiltersJob>,
 }
 
 /// What the command line adds to every account's sides.
@@ -105,6 +113,8 @@ pub struct SideFlags {
     pub allow_plaintext: bool,
     /// `--no-groupware`: mail only, whatever the file says.
     pub no_groupware: bool,
+    /// `--no-filters`: no Sieve scripts, whatever the file says.
+    pub no_filters: bool,
     /// `--timeout`, also per DAV request.
     pub timeout_seconds: u64,
 }
@@ -151,6 +161,8 @@ struct SideSection {
     server_type: Option<Spanned<String>>,
     /// As `--from-dav`/`--to-dav`, without a user.
     dav: Option<Spanned<String>>,
+    /// As `--from-sieve`/`--to-sieve`: the ManageSieve server (`host[:port]`).
+    sieve: Option<Spanned<String>>,
 }
 
 /// `[options]`.
@@ -169,6 +181,7 @@ struct OptionsSection {
     max_bandwidth: Option<Spanned<toml::Value>>,
     compress: Option<bool>,
     no_groupware: Option<bool>,
+    no_filters: Option<bool>,
 }
 
 /// One `[[account]]`.
@@ -190,6 +203,7 @@ struct AccountEntry {
     target_type: Option<Spanned<String>>,
     target_dav: Option<Spanned<String>>,
     no_groupware: Option<bool>,
+    no_filters: Option<bool>,
 }
 
 /// The problems found so far, each rendered as `FILE:LINE:COLUMN: PLACE: MESSAGE` and
@@ -386,6 +400,7 @@ pub fn parse(
         .as_ref()
         .and_then(|o| o.no_groupware)
         .unwrap_or(false);
+    let no_filters = options.as_ref().and_then(|o| o.no_filters).unwrap_or(false);
     let options = options.map(|o| copy_options(&o, &mut problems));
     let source = source
         .as_ref()
@@ -468,6 +483,55 @@ pub fn parse(
         let Some(groupware) = groupware else {
             continue;
         };
+        let filters = if flags.no_filters || entry.no_filters.unwrap_or(no_filters) {
+            None
+        } else {
+            let side_type = |own: &Option<Spanned<String>>, defaults: &SideDefaults<'_>| {
+                own.as_ref()
+                    .map(|t| t.get_ref().clone())
+                    .or_else(|| defaults.server_type.clone().flatten())
+                    .unwrap_or_else(|| "imap".into())
+            };
+            let mut sieve =
+                |name: &str, kind: String, defaults: &SideDefaults<'_>, account: &Account| {
+                    let kind = mailferry_engine::account::server_type(&kind).ok()?;
+                    let address = defaults.section.sieve.as_ref();
+                    match sieve_account(kind, account, address.map(|a| a.get_ref().as_str())) {
+                        Ok(found) => found,
+                        Err(problem) => {
+                            problems.add(
+                                address.map(|a| a.span()).as_ref(),
+                                &place,
+                                format_args!("sieve in [{name}]: {}", problem.message),
+                            );
+                            None
+                        }
+                    }
+                };
+            let from = sieve(
+                "source",
+                side_type(&entry.source_type, source_defaults),
+                source_defaults,
+                &source,
+            );
+            let to = sieve(
+                "target",
+                side_type(&entry.target_type, target_defaults),
+                target_defaults,
+                &target,
+            );
+            match (from, to) {
+                (Some(from), Some(to)) => Some(FiltersJob {
+                    id: "cli".into(),
+                    source: from,
+                    target: to,
+                    dry_run: false,
+                    rewrite: Default::default(),
+                    timeout: std::time::Duration::from_secs(flags.timeout_seconds),
+                }),
+                _ => None,
+            }
+        };
         let pair = (source.describe(), target.describe());
         if let Some(first) = seen.get(&pair) {
             problems.add(
@@ -486,6 +550,7 @@ pub fn parse(
             source,
             target,
             groupware,
+            filters,
         });
     }
 
@@ -1448,6 +1513,47 @@ target_dav = "https://carol.dav@cloud.example.com/dav/"
 "#;
 
     #[test]
+    fn filters_from_types_and_sieve_addresses() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = GROUPWARE
+            .replacen(
+                "type = \"kolab\"",
+                "type = \"kolab\"\nsieve = \"sieve.old.example.com:2000\"",
+                1,
+            )
+            .replacen(
+                "no_groupware = true",
+                "no_groupware = true\nno_filters = true",
+                1,
+            );
+        let job = parse_in(dir.path(), &text).unwrap_or_else(|p| panic!("{p:#?}"));
+        let alice = job.accounts[0].filters.as_ref().expect("alice's filters");
+        assert_eq!(alice.source.endpoint.addr(), "sieve.old.example.com:2000");
+        assert!(!alice.source.derived);
+        assert_eq!(alice.target.endpoint.addr(), "new.example.com:4190");
+        assert!(alice.target.derived);
+        assert_eq!(alice.target.auth.account(), "alice@new.example.com");
+        assert!(job.accounts[1].filters.is_none(), "bob: no_filters");
+        // A target type without ManageSieve: no filters job (said at run time by type).
+        let zimbra = text.replacen("target_type = \"nextcloud\"", "target_type = \"zimbra\"", 1);
+        let job = parse_in(dir.path(), &zimbra).unwrap_or_else(|p| panic!("{p:#?}"));
+        assert!(job.accounts[2].filters.is_none());
+        // A bad address is a problem with its line.
+        let bad = GROUPWARE.replacen(
+            "type = \"kolab\"",
+            "type = \"kolab\"\nsieve = \"https://x/\"",
+            1,
+        );
+        let problems = parse_in(dir.path(), &bad).unwrap_err();
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.contains(":5:") && p.contains("sieve in [source]")),
+            "{problems:#?}"
+        );
+    }
+
+    #[test]
     fn groupware_from_types_and_addresses_per_side_and_account() {
         let dir = tempfile::tempdir().unwrap();
         let job = parse_in(dir.path(), GROUPWARE).unwrap_or_else(|p| panic!("{p:#?}"));
@@ -1609,7 +1715,10 @@ target_password_env = "BOB_NEW_PW"
 
     #[test]
     fn the_known_keys_are_the_struct_fields() {
-        assert_eq!(field_names::<SideSection>().len(), 9);
+        assert_eq!(field_names::<SideSection>().len(), 10);
+        assert!(field_names::<SideSection>().contains(&"sieve"));
+        assert!(field_names::<OptionsSection>().contains(&"no_filters"));
+        assert!(field_names::<AccountEntry>().contains(&"no_filters"));
         assert!(field_names::<SideSection>().contains(&"type"));
         assert!(field_names::<AccountEntry>().contains(&"target_dav"));
         assert!(field_names::<OptionsSection>().contains(&"no_groupware"));

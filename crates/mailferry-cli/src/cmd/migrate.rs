@@ -410,6 +410,7 @@ async fn run_job_file(args: &MigrateArgs, path: &Path) -> anyhow::Result<ExitCod
         target_insecure: args.sides.insecure || args.sides.to_insecure,
         allow_plaintext: args.sides.allow_plaintext,
         no_groupware: args.sides.no_groupware,
+        no_filters: args.sides.no_filters,
         timeout_seconds: args.sides.timeout,
     };
     if args.jobs == Some(0) {
@@ -440,7 +441,7 @@ async fn run_job_file(args: &MigrateArgs, path: &Path) -> anyhow::Result<ExitCod
         let options = options.clone();
         let state_dir = state_dir.clone();
         let budget = budget.clone();
-        let groupware = account.groupware;
+        let (groupware, filters) = (account.groupware, account.filters);
         let task = tasks.spawn(async move {
             let _slot = slots.acquire_owned().await;
             run_account(
@@ -450,11 +451,7 @@ async fn run_job_file(args: &MigrateArgs, path: &Path) -> anyhow::Result<ExitCod
                 &budget,
                 &state_dir,
                 progress,
-                // Filters of job-file accounts: not yet (the README says so).
-                Parts {
-                    groupware,
-                    filters: None,
-                },
+                Parts { groupware, filters },
             )
             .await
         });

@@ -433,3 +433,34 @@ fn a_server_without_managesieve_on_the_default_port_is_a_note_not_an_error() {
     );
     crate::common::assert_clean_failure(&out, &["--to-sieve", "sieve://"]);
 }
+
+#[test]
+fn annotations_a_target_without_metadata_cannot_take_are_a_note() {
+    let source = Dovecot::builder().metadata().start().unwrap();
+    let target = Dovecot::start().unwrap();
+    source
+        .doveadm(&["mailbox", "create", "-u", USER1, "Projects"])
+        .unwrap();
+    for (key, value) in [("/private/comment", "mine"), ("/shared/comment", "ours")] {
+        source
+            .doveadm(&[
+                "mailbox", "metadata", "set", "-u", USER1, "Projects", key, value,
+            ])
+            .unwrap();
+    }
+    let state = tempfile::tempdir().unwrap();
+    let run = migrate(&source, &target, state.path(), &["--no-filters"]);
+    assert_eq!(run.code, 0, "{}", run.output);
+    assert!(
+        run.report["notes"]
+            .to_string()
+            .contains("2 folder annotations (IMAP METADATA) stay at the source"),
+        "{:#}",
+        run.report
+    );
+    assert!(
+        run.output.contains("note: 2 folder annotations"),
+        "{}",
+        run.output
+    );
+}

@@ -2,11 +2,17 @@
 //! comments, colours. Copied folder by folder where both sides speak METADATA, after the
 //! folders exist on the target; an entry the target already holds with the same value is
 //! not written again. Where only the source has them, the report says how many stayed.
+//! `/private/specialuse` (RFC 6154's special-use as an annotation) is left to the folder
+//! mapping, which matches special folders by their flag and creates them with CREATE (USE):
+//! it is neither written nor counted.
 
 use mailferry_imap::{MetadataEntry, Session, SetOutcome};
 
 use super::run::WorkItem;
 use crate::report::Report;
+
+/// Carried by the folder mapping, not by SETMETADATA.
+const SPECIAL_USE: &str = "/private/specialuse";
 
 /// Copies the annotations of every folder in `work`; counts go into each folder's report.
 pub(crate) async fn copy_annotations(
@@ -33,7 +39,10 @@ pub(crate) async fn copy_annotations(
             continue;
         }
         let entries = match source.get_metadata(&mapping.source_raw).await {
-            Ok(entries) => entries,
+            Ok(entries) => entries
+                .into_iter()
+                .filter(|e| !e.name.eq_ignore_ascii_case(SPECIAL_USE))
+                .collect::<Vec<_>>(),
             Err(e) => {
                 folder
                     .notes

@@ -48,5 +48,7 @@ pub use parse::ParseError;
 pub use pool::{ConnectionBudget, Pool, Pooled};
 pub use rate_limit::RateLimit;
 pub use session::{Capabilities, Completion, Session, SessionOptions, SessionStats};
-pub use transport::{client_config as tls_client_config, describe_certificate_error, TlsOptions};
+pub use transport::{
+    client_config as tls_client_config, connect_tcp, describe_certificate_error, TlsOptions,
+};
 pub use uid::{Uid, UidSet, UidValidity};

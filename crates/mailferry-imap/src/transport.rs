@@ -117,11 +117,9 @@ impl AsyncWrite for Stream {
     }
 }
 
-pub(crate) async fn connect_tcp(
-    host: &str,
-    port: u16,
-    timeout: Duration,
-) -> Result<TcpStream, ImapError> {
+/// A TCP connection to `host:port`, every address tried in turn, the lookup and each
+/// attempt within `timeout`. Shared with the other protocols of an account (ManageSieve).
+pub async fn connect_tcp(host: &str, port: u16, timeout: Duration) -> Result<TcpStream, ImapError> {
     let addr = format!("{host}:{port}");
     // The resolver may hang as long as the system's resolver does (minutes): the same
     // timeout as every other step (issue 19).

@@ -252,49 +252,33 @@ impl Connection {
     }
 }
 
+/// The IMAP client's TCP connect (lookup and every attempt under the timeout), its errors
+/// in ManageSieve's words.
 async fn connect_tcp(
     host: &str,
     port: u16,
     addr: &str,
     timeout: Duration,
 ) -> Result<TcpStream, SieveError> {
-    // The resolver may hang as long as the system's does: the same timeout as every step.
-    let addrs: Vec<_> = tokio::time::timeout(timeout, tokio::net::lookup_host((host, port)))
+    use mailferry_imap::ImapError as E;
+    mailferry_imap::connect_tcp(host, port, timeout)
         .await
-        .map_err(|_| SieveError::Timeout {
-            addr: addr.to_string(),
-            seconds: timeout.as_secs(),
-            during: "while looking up the server's address",
-        })?
-        .map_err(|source| SieveError::Resolve {
-            host: host.to_string(),
-            source,
-        })?
-        .collect();
-    let mut last = None;
-    for candidate in addrs {
-        match tokio::time::timeout(timeout, TcpStream::connect(candidate)).await {
-            Ok(Ok(stream)) => {
-                stream.set_nodelay(true).ok();
-                return Ok(stream);
-            }
-            Ok(Err(source)) => {
-                last = Some(SieveError::Connect {
-                    addr: addr.to_string(),
-                    source,
-                })
-            }
-            Err(_) => {
-                last = Some(SieveError::Timeout {
-                    addr: addr.to_string(),
-                    seconds: timeout.as_secs(),
-                    during: "while connecting",
-                })
-            }
-        }
-    }
-    Err(last.unwrap_or_else(|| SieveError::Resolve {
-        host: host.to_string(),
-        source: io::Error::new(io::ErrorKind::NotFound, "no address"),
-    }))
+        .map_err(|error| match error {
+            E::Resolve { host, source } => SieveError::Resolve { host, source },
+            E::Connect { source, .. } => SieveError::Connect {
+                addr: addr.to_string(),
+                source,
+            },
+            E::Timeout {
+                seconds, during, ..
+            } => SieveError::Timeout {
+                addr: addr.to_string(),
+                seconds,
+                during,
+            },
+            other => SieveError::Connect {
+                addr: addr.to_string(),
+                source: io::Error::other(other.to_string()),
+            },
+        })
 }

@@ -175,6 +175,33 @@ impl Store {
         self.backend
     }
 
+    /// The newest schema version this build knows (and upgrades a database to).
+    pub fn latest_schema_version() -> u32 {
+        MIGRATIONS.last().map_or(0, |m| m.version)
+    }
+
+    /// The schema version of the database at `url` (`sqlite://PATH` or `postgres://...`),
+    /// without changing anything: `None` when it has no schema yet. For `mailferry doctor`.
+    pub async fn peek_schema_version(url: &str) -> Result<Option<i64>, StoreError> {
+        sqlx::any::install_default_drivers();
+        let options = AnyConnectOptions::from_str(url)?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await?;
+        let found: Result<Option<i64>, sqlx::Error> =
+            sqlx::query_scalar("SELECT MAX(version) FROM schema_version")
+                .fetch_one(&pool)
+                .await;
+        pool.close().await;
+        match found {
+            Ok(version) => Ok(version),
+            // No schema_version table: a database nothing was written to yet.
+            Err(sqlx::Error::Database(_)) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     async fn migrate(&self) -> Result<(), StoreError> {
         use sqlx::Executor;
         self.pool

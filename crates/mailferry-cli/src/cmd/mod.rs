@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::Subcommand;
 
 pub mod batch;
+pub mod doctor;
 pub mod endpoint_args;
 pub mod filters;
 pub mod groupware;
@@ -31,6 +32,20 @@ pub enum Command {
     /// Licence keys and the migration allowance.
     #[command(subcommand)]
     Licence(licence::LicenceCommand),
+    /// Checks a data directory, its database and sealing key, and the servers of the
+    /// migrations waiting or running; says what is wrong and what to do.
+    Doctor(doctor::DoctorArgs),
+    /// Prints a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Prints the man page (roff) of mailferry; with --dir, writes one page per subcommand
+    /// there too (mailferry.1, mailferry-migrate.1, ...).
+    Man {
+        #[arg(long, value_name = "DIR")]
+        dir: Option<std::path::PathBuf>,
+    },
 }
 
 impl Command {
@@ -44,6 +59,9 @@ impl Command {
             Command::Token(command) => serve::token(command).await,
             Command::Batch(command) => batch::run(command).await,
             Command::Licence(command) => licence::run(command).await,
+            Command::Doctor(args) => doctor::run(args).await,
+            // Answered in main, which holds the whole command tree.
+            Command::Completions { .. } | Command::Man { .. } => Ok(ExitCode::SUCCESS),
         }
     }
 }

@@ -143,7 +143,7 @@ pub enum TokenCommand {
     },
 }
 
-fn data_dir(args: &DataArgs) -> anyhow::Result<PathBuf> {
+pub(crate) fn data_dir(args: &DataArgs) -> anyhow::Result<PathBuf> {
     if let Some(dir) = &args.data_dir {
         return Ok(dir.clone());
     }

@@ -7,6 +7,7 @@ mod filters;
 mod groupware;
 mod job_file;
 mod migrate;
+mod packaging;
 mod probe;
 mod refill;
 mod service;

@@ -2,6 +2,7 @@
 
 mod batch;
 mod common;
+mod doctor;
 mod fidelity;
 mod filters;
 mod groupware;

@@ -110,6 +110,11 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0007_sieve.sql"),
         postgres: include_str!("../migrations/postgres/0007_sieve.sql"),
     },
+    Migration {
+        version: 8,
+        sqlite: include_str!("../migrations/sqlite/0008_takeovers.sql"),
+        postgres: include_str!("../migrations/postgres/0008_takeovers.sql"),
+    },
 ];
 
 /// A connection pool with the schema up to date.

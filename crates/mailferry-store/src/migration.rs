@@ -152,6 +152,10 @@ pub struct Totals {
     pub bytes_done: u64,
     pub messages_failed: u64,
     pub queue_lag_seconds: u64,
+    /// Migrations due now and not taken by a worker (waiting, or waiting for their resync).
+    pub queue_depth: u64,
+    /// Leases that ran out and were taken over by another worker, over all migrations.
+    pub lease_takeovers: u64,
 }
 
 /// A stored migration.
@@ -219,6 +223,8 @@ const DUE_ORDER: &str = "ORDER BY CASE WHEN state = 'waiting' THEN start_at \
 /// What claiming does (`$1` now, `$2` worker, `$3` lease end).
 const CLAIM_SET: &str = "state = CASE WHEN state = 'waiting' THEN 'transferring' \
     WHEN state = 'waiting_resync' THEN 'resyncing' ELSE state END, \
+    lease_takeovers = lease_takeovers + CASE WHEN state IN ('transferring', 'resyncing') \
+    THEN 1 ELSE 0 END, \
     lease_owner = $2, lease_until = $3, started_at = COALESCE(started_at, $1), \
     attempts = attempts + 1, updated_at = $1";
 
@@ -710,7 +716,10 @@ impl Store {
              CAST(COALESCE(MAX(CASE \
                  WHEN state = 'waiting' AND start_at <= $1 THEN $1 - start_at \
                  WHEN state = 'waiting_resync' AND resync_at <= $1 THEN $1 - resync_at \
-             END), 0) AS BIGINT) FROM migration",
+             END), 0) AS BIGINT), \
+             CAST(COALESCE(SUM(CASE WHEN (state = 'waiting' AND start_at <= $1) \
+                 OR (state = 'waiting_resync' AND resync_at <= $1) THEN 1 ELSE 0 END), 0) AS BIGINT), \
+             CAST(COALESCE(SUM(lease_takeovers), 0) AS BIGINT) FROM migration",
         )
         .bind(now)
         .fetch_one(self.pool())
@@ -720,7 +729,18 @@ impl Store {
             bytes_done: from_db(row.try_get(1)?),
             messages_failed: from_db(row.try_get(2)?),
             queue_lag_seconds: from_db(row.try_get(3)?),
+            queue_depth: from_db(row.try_get(4)?),
+            lease_takeovers: from_db(row.try_get(5)?),
         })
+    }
+
+    /// The error of every failed migration, for failures by reason in the metrics.
+    pub async fn failure_texts(&self) -> Result<Vec<String>, StoreError> {
+        let rows: Vec<Option<String>> =
+            sqlx::query_scalar("SELECT error FROM migration WHERE state = 'failed'")
+                .fetch_all(self.pool())
+                .await?;
+        Ok(rows.into_iter().map(Option::unwrap_or_default).collect())
     }
 
     /// The admin's password hash (PHC string), if one was set.

@@ -163,6 +163,16 @@ fn serve_killed_mid_transfer_resumes_to_done_without_duplicates_and_never_logs_s
         last["attempts"].as_u64().unwrap_or(0) >= 2,
         "taken over after the kill: {last}"
     );
+    // The operators see the takeover in the metrics.
+    let metrics = Command::new("curl")
+        .args(["-s", &format!("{base}/metrics")])
+        .output()
+        .unwrap();
+    let metrics = String::from_utf8_lossy(&metrics.stdout);
+    assert!(
+        metrics.contains("mailferry_lease_takeovers_total 1"),
+        "{metrics}"
+    );
     again.kill().unwrap();
     again.wait().unwrap();
 

@@ -29,4 +29,5 @@ pub(crate) mod rename;
 pub(crate) mod retry;
 pub mod run;
 
+pub use retry::throttle_pauses;
 pub use run::{describe, describe_error, migrate, Job, RoundTrips};

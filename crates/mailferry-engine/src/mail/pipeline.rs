@@ -522,6 +522,7 @@ pub(crate) async fn append_batch(
             break;
         }
         let wait = Duration::from_millis(500 * 2u64.pow(attempt - 1));
+        super::retry::note_throttle_pause();
         tracing::warn!(
             messages = again.len(),
             retry_in_ms = wait.as_millis() as u64,

@@ -2,6 +2,7 @@
 //! `UNAVAILABLE`, Gmail's `THROTTLED`) and Dovecot's `ALREADYEXISTS` race are retried with
 //! backoff; everything else fails the folder, or the one message, at once.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use mailferry_imap::response::{Code, Status};
@@ -9,6 +10,18 @@ use mailferry_imap::response::{Code, Status};
 use super::run::describe;
 use crate::error::EngineError;
 use crate::folder_map::FolderMapping;
+
+/// Pauses this process made because a server said "not now" (throttling), for the metrics.
+static THROTTLE_PAUSES: AtomicU64 = AtomicU64::new(0);
+
+/// How many times this process paused for a throttling server since it started.
+pub fn throttle_pauses() -> u64 {
+    THROTTLE_PAUSES.load(Ordering::Relaxed)
+}
+
+pub(crate) fn note_throttle_pause() {
+    THROTTLE_PAUSES.fetch_add(1, Ordering::Relaxed);
+}
 
 /// Attempts per folder when connections drop.
 pub(crate) const RETRIES: u32 = 4;
@@ -36,6 +49,11 @@ pub(crate) fn throttled(status: &Status) -> bool {
 }
 
 pub(crate) async fn backoff(attempt: u32, mapping: &FolderMapping, error: &EngineError) {
+    if error.imap_error().is_some_and(
+        |e| matches!(e, mailferry_imap::ImapError::Command { status, .. } if throttled(status)),
+    ) {
+        note_throttle_pause();
+    }
     let wait = Duration::from_millis(500 * 2u64.pow(attempt - 1));
     tracing::warn!(folder = %mapping.source_name, error = %describe(error), retry_in_ms = wait.as_millis() as u64, "connection lost or server busy; retrying the folder");
     tokio::time::sleep(wait).await;

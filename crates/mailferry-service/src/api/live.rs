@@ -65,6 +65,53 @@ pub async fn events(
     Sse::new(futures_util::StreamExt::flatten(stream)).keep_alive(KeepAlive::default())
 }
 
+/// The reasons failed migrations are counted by, in `mailferry_failed_migrations`.
+const FAILURE_REASONS: [&str; 7] = [
+    "login",
+    "connection",
+    "tls",
+    "credentials",
+    "quota",
+    "partial",
+    "other",
+];
+
+/// Which of [`FAILURE_REASONS`] a failed migration's error text is.
+fn failure_reason(text: &str) -> &'static str {
+    let text = text.to_ascii_lowercase();
+    let any = |words: &[&str]| words.iter().any(|w| text.contains(w));
+    if any(&[
+        "rejected the login",
+        "authentication failed",
+        "login failed",
+    ]) {
+        "login"
+    } else if any(&["certificate", "tls handshake"]) {
+        "tls"
+    } else if any(&[
+        "cannot connect",
+        "did not answer",
+        "closed the connection",
+        "cannot find the address",
+        "connection",
+    ]) {
+        "connection"
+    } else if any(&["credentials"]) {
+        "credentials"
+    } else if any(&["quota"]) {
+        "quota"
+    } else if any(&[
+        "could not be copied",
+        "were refused",
+        "not copied",
+        "see the report",
+    ]) {
+        "partial"
+    } else {
+        "other"
+    }
+}
+
 /// `GET /metrics`: Prometheus text format. Counts only, never personal data.
 #[utoipa::path(
     get,
@@ -72,7 +119,7 @@ pub async fn events(
     tag = "service",
     security(()),
     responses(
-        (status = 200, description = "Prometheus text format: migrations by state, messages and bytes copied, errors, queue lag", body = String, content_type = "text/plain"),
+        (status = 200, description = "Prometheus text format: migrations by state, queue depth and lag, passes running, messages and bytes copied, errors, failed migrations by reason, lease takeovers, throttling pauses", body = String, content_type = "text/plain"),
         (status = 500, description = "The database failed", body = ErrorDoc),
     )
 )]
@@ -105,5 +152,53 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> Result<impl IntoResp
             .map_or(0, |(_, n)| *n)
     ));
     out.push_str(&format!("# HELP mailferry_queue_lag_seconds How long the longest-due pass has waited for a worker.\n# TYPE mailferry_queue_lag_seconds gauge\nmailferry_queue_lag_seconds {lag}\n"));
+    let running: u64 = counts
+        .iter()
+        .filter(|(s, _)| matches!(s, MigrationState::Transferring | MigrationState::Resyncing))
+        .map(|(_, n)| *n)
+        .sum();
+    out.push_str(&format!(
+        "# HELP mailferry_queue_depth Passes due now that no worker has taken yet.\n# TYPE mailferry_queue_depth gauge\nmailferry_queue_depth {}\n\
+         # HELP mailferry_passes_running Passes running (first passes and resyncs), over all workers.\n# TYPE mailferry_passes_running gauge\nmailferry_passes_running {running}\n\
+         # HELP mailferry_lease_takeovers_total Passes taken over by another worker after their lease ran out.\n# TYPE mailferry_lease_takeovers_total counter\nmailferry_lease_takeovers_total {}\n\
+         # HELP mailferry_throttle_pauses_total Pauses this process made for a throttling server (LIMIT, UNAVAILABLE, THROTTLED).\n# TYPE mailferry_throttle_pauses_total counter\nmailferry_throttle_pauses_total {}\n",
+        totals.queue_depth,
+        totals.lease_takeovers,
+        mailferry_engine::mail::throttle_pauses(),
+    ));
+    out.push_str("# HELP mailferry_failed_migrations Failed migrations by reason.\n# TYPE mailferry_failed_migrations gauge\n");
+    let mut reasons: Vec<(&str, u64)> = FAILURE_REASONS.iter().map(|r| (*r, 0)).collect();
+    for text in state.store.failure_texts().await? {
+        let reason = failure_reason(&text);
+        if let Some(slot) = reasons.iter_mut().find(|(r, _)| *r == reason) {
+            slot.1 += 1;
+        }
+    }
+    for (reason, n) in reasons {
+        out.push_str(&format!(
+            "mailferry_failed_migrations{{reason=\"{reason}\"}} {n}\n"
+        ));
+    }
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failures_are_counted_by_reason() {
+        for (text, reason) in [
+            ("cannot log in to the source: `h:993` rejected the login of `a`: AUTHENTICATE failed", "login"),
+            ("cannot connect to the target server: cannot connect to `h:143`", "connection"),
+            ("the TLS certificate of `h:993` does not verify: it has expired", "tls"),
+            ("the source credentials are no longer stored (erased or purged)", "credentials"),
+            ("3 messages could not be copied and 0 folders had errors: see the report", "partial"),
+            ("NO [OVERQUOTA] Quota exceeded", "quota"),
+            ("the pass stopped on an internal error", "other"),
+        ] {
+            assert_eq!(failure_reason(text), reason, "{text}");
+            assert!(FAILURE_REASONS.contains(&reason));
+        }
+    }
 }

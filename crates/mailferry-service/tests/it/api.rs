@@ -349,6 +349,29 @@ async fn live_events_and_metrics_show_the_migrations() {
         !metrics.contains("user1") && !metrics.contains("old.example"),
         "{metrics}"
     );
+    // Every series the sample Grafana dashboard (docs/) queries is served.
+    let dashboard = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/grafana-mailferry.json"
+    ))
+    .unwrap();
+    let dashboard: Value = serde_json::from_str(&dashboard).unwrap();
+    let mut queried = 0;
+    for panel in dashboard["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().unwrap() {
+            let expr = target["expr"].as_str().unwrap();
+            for word in expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+                if word.starts_with("mailferry_") {
+                    queried += 1;
+                    assert!(
+                        metrics.contains(&format!("# TYPE {word} ")),
+                        "the dashboard queries {word}, which /metrics does not serve"
+                    );
+                }
+            }
+        }
+    }
+    assert!(queried >= 9, "{queried}");
     // An open event stream must not hold up a shutdown.
     let stopping = tokio::time::Instant::now();
     service.stop().await;

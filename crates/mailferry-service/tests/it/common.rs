@@ -30,6 +30,16 @@ impl Service {
         let store = Store::open_sqlite(&dir.path().join("mailferry.sqlite"))
             .await
             .unwrap();
+        Self::start_on(dir, store, adjust).await
+    }
+
+    /// A service on a store and data directory made beforehand (its key in
+    /// `dir/secret.key`, created if missing).
+    pub async fn start_on(
+        dir: tempfile::TempDir,
+        store: Store,
+        adjust: impl FnOnce(&mut ServiceConfig),
+    ) -> Self {
         store
             .set_admin_password_hash(&hash_password(ADMIN))
             .await

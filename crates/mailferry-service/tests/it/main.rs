@@ -10,3 +10,4 @@ mod lists;
 mod openapi;
 mod surfaces;
 mod ui;
+mod upgrade;

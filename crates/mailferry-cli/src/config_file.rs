@@ -18,13 +18,14 @@ use toml::{Spanned, Value};
 pub const DEFAULT_NAME: &str = "mailferry.toml";
 
 /// Every key the file may have.
-pub const KEYS: [&str; 11] = [
+pub const KEYS: [&str; 12] = [
     "data_dir",
     "listen",
     "database_url",
     "workers",
     "connections",
     "per_host_connections",
+    "max_passes_per_host",
     "lease_seconds",
     "poll_ms",
     "time_zone",
@@ -41,6 +42,7 @@ pub struct FileConfig {
     pub workers: Option<usize>,
     pub connections: Option<usize>,
     pub per_host_connections: Option<usize>,
+    pub max_passes_per_host: Option<usize>,
     pub lease_seconds: Option<u64>,
     pub poll_ms: Option<u64>,
     pub time_zone: Option<String>,
@@ -112,7 +114,12 @@ pub fn parse(text: &str, path: &Path) -> anyhow::Result<(FileConfig, Vec<String>
                         .to_string(),
                 );
             }
-            "workers" | "connections" | "per_host_connections" | "lease_seconds" | "poll_ms" => {
+            "workers"
+            | "connections"
+            | "per_host_connections"
+            | "max_passes_per_host"
+            | "lease_seconds"
+            | "poll_ms" => {
                 let n = value
                     .get_ref()
                     .as_integer()
@@ -126,6 +133,7 @@ pub fn parse(text: &str, path: &Path) -> anyhow::Result<(FileConfig, Vec<String>
                         match other {
                             "workers" => config.workers = Some(n),
                             "connections" => config.connections = Some(n),
+                            "max_passes_per_host" => config.max_passes_per_host = Some(n),
                             _ => config.per_host_connections = Some(n),
                         }
                     }

@@ -16,6 +16,9 @@ pub struct ServiceConfig {
     pub connections_per_migration: usize,
     /// Cap of connections per mail host across all migrations of this process.
     pub per_host_connections: usize,
+    /// Cap of passes running at once against one mail server, over every process sharing
+    /// the database (0: none).
+    pub max_passes_per_host: usize,
     /// Cap of connections to all mail hosts together (`MAILFERRY_MAX_CONNECTIONS`, default 64).
     pub max_connections: Option<usize>,
     /// The zone entered times are read in, and shown.
@@ -57,6 +60,7 @@ impl ServiceConfig {
             workers: 2,
             connections_per_migration: 2,
             per_host_connections: 16,
+            max_passes_per_host: 0,
             max_connections: Some(
                 std::env::var("MAILFERRY_MAX_CONNECTIONS")
                     .ok()

@@ -35,7 +35,11 @@ async fn worker(state: Arc<AppState>, name: String, mut shutdown: watch::Receive
             return;
         }
         let lease = state.config.lease.as_secs() as i64;
-        let claimed = match state.store.claim_due(&name, now(), lease).await {
+        let claimed = match state
+            .store
+            .claim_due_capped(&name, now(), lease, state.config.max_passes_per_host)
+            .await
+        {
             Ok(claimed) => claimed,
             Err(e) => {
                 tracing::error!(worker = %name, error = %e, "cannot read the queue");

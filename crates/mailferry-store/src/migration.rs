@@ -396,12 +396,45 @@ impl Store {
         now: i64,
         lease_secs: i64,
     ) -> Result<Option<(MigrationRecord, Pass)>, StoreError> {
+        self.claim_due_capped(worker, now, lease_secs, 0).await
+    }
+
+    /// [`Store::claim_due`], leaving out migrations whose source or target server already
+    /// has `max_passes_per_host` passes under a live lease, counted over every worker of
+    /// every process (0: no cap). With `connections` per pass, a mail server then sees at
+    /// most about `max_passes_per_host` x `connections` connections from the whole service.
+    pub async fn claim_due_capped(
+        &self,
+        worker: &str,
+        now: i64,
+        lease_secs: i64,
+        max_passes_per_host: usize,
+    ) -> Result<Option<(MigrationRecord, Pass)>, StoreError> {
         let until = now.saturating_add(lease_secs);
+        let due = if max_passes_per_host == 0 {
+            DUE.to_string()
+        } else {
+            // A number, never input: written into the statement.
+            let running_on = |column: &str| {
+                format!(
+                    "(SELECT COUNT(*) FROM migration AS other WHERE other.id <> migration.id \
+                     AND other.lease_owner IS NOT NULL AND other.lease_until >= $1 \
+                     AND (other.source_server = migration.{column} OR other.target_server = migration.{column})) \
+                     < {max_passes_per_host}"
+                )
+            };
+            format!(
+                "{DUE} AND {} AND {}",
+                running_on("source_server"),
+                running_on("target_server")
+            )
+        };
+        let due = due.as_str();
         match self.backend() {
             Backend::Postgres => {
                 let sql = format!(
                     "UPDATE migration SET {CLAIM_SET} WHERE id = \
-                     (SELECT id FROM migration WHERE {DUE} {DUE_ORDER} LIMIT 1 FOR UPDATE SKIP LOCKED) \
+                     (SELECT id FROM migration WHERE {due} {DUE_ORDER} LIMIT 1 FOR UPDATE SKIP LOCKED) \
                      RETURNING {COLUMNS}"
                 );
                 let mut tx = self.pool().begin().await?;
@@ -419,9 +452,9 @@ impl Store {
                 row.as_ref().map(claimed).transpose()
             }
             Backend::Sqlite => {
-                let select = format!("SELECT id FROM migration WHERE {DUE} {DUE_ORDER} LIMIT 1");
+                let select = format!("SELECT id FROM migration WHERE {due} {DUE_ORDER} LIMIT 1");
                 let update = format!(
-                    "UPDATE migration SET {CLAIM_SET} WHERE id = $4 AND {DUE} RETURNING {COLUMNS}"
+                    "UPDATE migration SET {CLAIM_SET} WHERE id = $4 AND {due} RETURNING {COLUMNS}"
                 );
                 for _ in 0..SQLITE_CLAIM_TRIES {
                     let candidate: Option<String> = sqlx::query_scalar(&select)

@@ -55,7 +55,8 @@ const SETTINGS_HELP: &str = "\
 Settings come from, weakest first: built-in defaults, the settings file (--config, default
 mailferry.toml in the data directory), MAILFERRY_* environment variables, flags. The file is
 flat TOML; each option above names its key: data_dir, listen (serve only), database_url,
-workers, connections, per_host_connections, lease_seconds, poll_ms, time_zone, no_insecure.
+workers, connections, per_host_connections, max_passes_per_host, lease_seconds, poll_ms,
+time_zone, no_insecure.
 An unknown key is a warning; a value of the wrong type is an error. Example:
 
   listen = \"0.0.0.0:8080\"
@@ -77,6 +78,11 @@ pub struct WorkerArgs {
     /// File key: `per_host_connections`.
     #[arg(long, value_name = "N", env = "MAILFERRY_PER_HOST_CONNECTIONS")]
     pub per_host_connections: Option<usize>,
+    /// Cap on passes running at once against any one mail server, over every worker
+    /// process of the database (counted in the database, so it holds across machines).
+    /// Default: 0, no cap. File key: `max_passes_per_host`.
+    #[arg(long, value_name = "N", env = "MAILFERRY_MAX_PASSES_PER_HOST")]
+    pub max_passes_per_host: Option<usize>,
     /// Seconds a worker's claim on a migration lasts without renewal; after a crash the job
     /// is taken over once it expires. Default: 60. File key: `lease_seconds`.
     #[arg(long, value_name = "SECONDS", env = "MAILFERRY_LEASE_SECONDS")]
@@ -181,6 +187,7 @@ pub(crate) fn layer_file(
         fill(&mut args.workers, file.workers);
         fill(&mut args.connections, file.connections);
         fill(&mut args.per_host_connections, file.per_host_connections);
+        fill(&mut args.max_passes_per_host, file.max_passes_per_host);
         fill(&mut args.lease_seconds, file.lease_seconds);
         fill(&mut args.poll_ms, file.poll_ms);
         fill(&mut args.time_zone, file.time_zone);
@@ -229,6 +236,7 @@ pub(crate) fn config(dir: PathBuf, args: &WorkerArgs) -> anyhow::Result<ServiceC
         .per_host_connections
         .unwrap_or(DEFAULT_PER_HOST_CONNECTIONS)
         .max(1);
+    config.max_passes_per_host = args.max_passes_per_host.unwrap_or(0);
     config.lease = Duration::from_secs(args.lease_seconds.unwrap_or(DEFAULT_LEASE_SECONDS).max(1));
     config.poll_interval = Duration::from_millis(args.poll_ms.unwrap_or(DEFAULT_POLL_MS).max(50));
     config.allow_insecure = !args.no_insecure.unwrap_or(false);

@@ -781,3 +781,55 @@ async fn a_cancelled_pass_keeps_its_account_busy_until_it_stops(db: Db) {
         .unwrap();
     assert_eq!(record.id, "again");
 }
+
+/// `claim_due_capped`: no more passes on one server than the cap, over all workers.
+async fn passes_per_host_are_capped(db: Db) {
+    let store = &db.store;
+    for id in ["c1", "c2", "c3"] {
+        let mut new = new_migration(id, 0, None, 0);
+        // One source server for all three; their targets differ.
+        new.source.server = "imap.shared.example:993".into();
+        insert(store, &new).await;
+    }
+    let (first, _) = store
+        .claim_due_capped("w1", 10, 60, 2)
+        .await
+        .unwrap()
+        .unwrap();
+    let (second, _) = store
+        .claim_due_capped("w2", 10, 60, 2)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_ne!(first.id, second.id);
+    assert!(
+        store
+            .claim_due_capped("w3", 10, 60, 2)
+            .await
+            .unwrap()
+            .is_none(),
+        "two passes run on imap.shared.example: a third waits"
+    );
+    // Uncapped, it would be taken.
+    assert!(store
+        .claim_due_capped("w3", 10, 60, 0)
+        .await
+        .unwrap()
+        .is_some());
+    // A lease that ran out no longer counts: at 100 the three leases (until 70) are gone.
+    assert!(store
+        .claim_due_capped("w4", 100, 60, 2)
+        .await
+        .unwrap()
+        .is_some());
+}
+
+#[tokio::test]
+async fn passes_per_host_are_capped_on_sqlite() {
+    passes_per_host_are_capped(Db::sqlite().await).await;
+}
+
+#[tokio::test]
+async fn passes_per_host_are_capped_on_postgres() {
+    passes_per_host_are_capped(Db::postgres().await).await;
+}

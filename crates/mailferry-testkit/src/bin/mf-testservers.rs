@@ -52,6 +52,7 @@ or SIGTERM/SIGINT/SIGHUP arrives, and stops both servers.
                      bench<i>_<tool> with password bench<i>_<tool>pw
                      (default mailferry,mbsync,doveadm; empty for none)
   --no-stdin         ignore stdin; only a signal stops the servers
+  --postgres         also start a PostgreSQL (its URL in FILE.json as postgres_url)
   --out FILE         where to write the JSON description (required)";
 
 struct Options {
@@ -62,6 +63,7 @@ struct Options {
     seed: u64,
     target_tools: Vec<String>,
     watch_stdin: bool,
+    postgres: bool,
     out: PathBuf,
 }
 
@@ -74,6 +76,7 @@ fn parse_args() -> Result<Options, String> {
         seed: 1,
         target_tools: vec!["mailferry".into(), "mbsync".into(), "doveadm".into()],
         watch_stdin: true,
+        postgres: false,
         out: PathBuf::new(),
     };
     let mut out = None;
@@ -110,6 +113,7 @@ fn parse_args() -> Result<Options, String> {
                     .collect();
             }
             "--no-stdin" => options.watch_stdin = false,
+            "--postgres" => options.postgres = true,
             "--out" => out = Some(PathBuf::from(value("a file name")?)),
             "-h" | "--help" => {
                 println!("{USAGE}");
@@ -229,7 +233,24 @@ fn run(options: &Options) -> Result<(), String> {
         started.elapsed().as_secs_f64()
     );
 
-    let result = fill_and_describe(options, &names, &target_users, &source, &target, &shutdown);
+    let postgres = match options.postgres {
+        true => match mailferry_testkit::Postgres::start() {
+            Ok(postgres) => Some(postgres),
+            Err(e) => {
+                stop_all([source, target]);
+                return Err(format!("postgres: {e}"));
+            }
+        },
+        false => None,
+    };
+    let postgres_url = postgres.as_ref().map(|p| p.url());
+    let result = fill_and_describe(
+        options,
+        &names,
+        &target_users,
+        (&source, &target, postgres_url),
+        &shutdown,
+    );
     let outcome = match result {
         Ok(()) if !shutdown.is_requested() => {
             eprintln!("mf-testservers: ready; {}", stop_hint(options.watch_stdin));
@@ -253,6 +274,7 @@ fn run(options: &Options) -> Result<(), String> {
     );
     let stopping = Instant::now();
     stop_all([source, target]);
+    drop(postgres);
     eprintln!(
         "mf-testservers: stopped in {:.1} s",
         stopping.elapsed().as_secs_f64()
@@ -353,8 +375,7 @@ fn fill_and_describe(
     options: &Options,
     names: &[(String, String)],
     target_users: &[serde_json::Value],
-    source: &Dovecot,
-    target: &Dovecot,
+    (source, target, postgres_url): (&Dovecot, &Dovecot, Option<String>),
     shutdown: &Shutdown,
 ) -> Result<(), String> {
     let started = Instant::now();
@@ -450,6 +471,7 @@ fn fill_and_describe(
         },
         "pid": std::process::id(),
         "fill_seconds": elapsed,
+        "postgres_url": postgres_url,
     });
     write_atomically(&options.out, &description)
 }

@@ -257,6 +257,7 @@ database_url = "postgres://u@db/mailferry"
 workers = 4
 connections = 3
 per_host_connections = 8
+max_passes_per_host = 6
 lease_seconds = 30
 poll_ms = 500
 time_zone = "Europe/Berlin"
@@ -273,6 +274,7 @@ no_insecure = true
                 workers: Some(4),
                 connections: Some(3),
                 per_host_connections: Some(8),
+                max_passes_per_host: Some(6),
                 lease_seconds: Some(30),
                 poll_ms: Some(500),
                 time_zone: Some("Europe/Berlin".into()),

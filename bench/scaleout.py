@@ -15,7 +15,8 @@ target account against its source account (doveadm): lost and doubled messages.
 
 Environment (optional): BENCH_ACCOUNTS=100 BENCH_MESSAGES=100 BENCH_FOLDERS=2
 BENCH_WORKERS="1 2 4" BENCH_PASSES=2 (passes per worker process) BENCH_PER_HOST=8
-BENCH_KILL=1 (the kill run) BENCH_SKIP_BUILD=1 BENCH_OUT=bench/out/scaleout
+BENCH_KILL=1 (the kill run) BENCH_CAP=3 (the cap run: 4 workers under
+--max-passes-per-host 3; 0 leaves it out) BENCH_SKIP_BUILD=1 BENCH_OUT=bench/out/scaleout
 """
 
 import base64
@@ -37,6 +38,8 @@ WORKERS = [int(n) for n in os.environ.get("BENCH_WORKERS", "1 2 4").split()]
 PASSES = int(os.environ.get("BENCH_PASSES", "2"))
 PER_HOST = int(os.environ.get("BENCH_PER_HOST", "8"))
 KILL = os.environ.get("BENCH_KILL", "1") == "1"
+CAP = int(os.environ.get("BENCH_CAP", "3"))  # the `cap` run: --max-passes-per-host, 4 workers
+CONNECTIONS = 2  # per side per pass (the service's default)
 OUT = Path(os.environ.get("BENCH_OUT", ROOT / "bench/out/scaleout"))
 TARGET = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
 MAILFERRY = TARGET / "release/mailferry"
@@ -83,7 +86,7 @@ def psql(url, sql):
     return sh("psql", url, "-tAc", sql).strip()
 
 
-def one_run(name, workers, servers, base_env, kill=False):
+def one_run(name, workers, servers, base_env, kill=False, max_passes=0):
     pg = servers["postgres_url"]
     db = f"mf_{name}"
     psql(pg, f"CREATE DATABASE {db}")
@@ -115,7 +118,8 @@ def one_run(name, workers, servers, base_env, kill=False):
         logf = open(run_dir / f"worker{w}.log", "w")
         procs.append(subprocess.Popen(
             [str(MAILFERRY), "worker", "--data-dir", str(run_dir / f"w{w}"), "--workers", str(PASSES),
-             "--per-host-connections", str(PER_HOST), "--poll-ms", "200", "--lease-seconds", "5"],
+             "--per-host-connections", str(PER_HOST), "--poll-ms", "200", "--lease-seconds", "5",
+             "--connections", str(CONNECTIONS), "--max-passes-per-host", str(max_passes)],
             env=env, stdout=logf, stderr=subprocess.STDOUT))
     killed = False
     while True:
@@ -152,7 +156,9 @@ def one_run(name, workers, servers, base_env, kill=False):
         "run": name, "workers": workers, "wall_s": round(wall, 2),
         "msgs_per_s": round(total / wall, 1), "copied": copied, "failed": failed,
         "peak_src_conns": sampler.peak[src], "peak_dst_conns": sampler.peak[dst],
-        "cap": workers * PER_HOST, "takeovers": takeovers, "lost": lost, "doubled": doubled,
+        "cap": max_passes * CONNECTIONS if max_passes else workers * PER_HOST,
+        "cap_kind": f"{max_passes} passes x {CONNECTIONS}" if max_passes else f"{workers} x {PER_HOST} per process",
+        "takeovers": takeovers, "lost": lost, "doubled": doubled,
     }
     log(json.dumps(row))
     return row
@@ -164,7 +170,7 @@ def main():
         sh("cargo", "build", "--release", "-p", "mailferry-cli", "-p", "mailferry-testkit",
            "--bin", "mailferry", "--bin", "mf-testservers")
     OUT.mkdir(parents=True, exist_ok=True)
-    names = [f"w{n}" for n in WORKERS] + (["kill"] if KILL else [])
+    names = [f"w{n}" for n in WORKERS] + (["kill"] if KILL else []) + (["cap"] if CAP else [])
     description = OUT / "servers.json"
     description.unlink(missing_ok=True)
     servers_log = open(OUT / "testservers.log", "w")
@@ -187,15 +193,17 @@ def main():
         rows = [one_run(f"w{n}", n, servers, base_env) for n in WORKERS]
         if KILL:
             rows.append(one_run("kill", 2, servers, base_env, kill=True))
+        if CAP:
+            rows.append(one_run("cap", 4, servers, base_env, max_passes=CAP))
         base = rows[0]["wall_s"]
         print(f"\n{ACCOUNTS} accounts x {MESSAGES} messages ({sum(u['messages'] for u in servers['per_user'])} messages, "
               f"{sum(u['bytes'] for u in servers['per_user']) / 1e6:.0f} MB), {PASSES} passes per worker process, "
               f"--per-host-connections {PER_HOST}\n")
-        print("| run | worker processes | wall s | msgs/s | speed-up | peak conns source / target | cap (processes x per-host) | takeovers | failed | lost | doubled |")
+        print("| run | worker processes | wall s | msgs/s | speed-up | peak conns source / target | cap | takeovers | failed | lost | doubled |")
         print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         for r in rows:
             print(f"| {r['run']} | {r['workers']} | {r['wall_s']} | {r['msgs_per_s']} | {base / r['wall_s']:.2f} | "
-                  f"{r['peak_src_conns']} / {r['peak_dst_conns']} | {r['cap']} | {r['takeovers']} | {r['failed']} | {r['lost']} | {r['doubled']} |")
+                  f"{r['peak_src_conns']} / {r['peak_dst_conns']} | {r['cap']} ({r['cap_kind']}) | {r['takeovers']} | {r['failed']} | {r['lost']} | {r['doubled']} |")
         (OUT / "results.json").write_text(json.dumps(rows, indent=2))
     finally:
         testservers.send_signal(signal.SIGTERM)

@@ -7,10 +7,15 @@ use mailferry_store::StoreError;
 
 use crate::{now, AppState};
 
-/// Cancels a waiting or running migration and erases its credentials.
+/// Cancels a waiting or running migration and erases its credentials. A pass of it running
+/// in this process is asked to stop at once (between batches); one in another process stops
+/// at its next lease renewal.
 pub async fn cancel(state: &AppState, id: &str) -> Result<bool, StoreError> {
     if !state.store.cancel(id, now()).await? {
         return Ok(false);
+    }
+    if let Some(progress) = state.live_progress(id) {
+        progress.request_stop();
     }
     state.store.erase_secrets(id).await?;
     Ok(true)

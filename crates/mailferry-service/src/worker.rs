@@ -196,6 +196,17 @@ async fn run_pass(
             drop(keeper);
             save_progress(state, &id, &progress).await;
             forget_live(state, &id);
+            // Stopped by a cancel in this process (control::cancel), not by a shutdown: as if
+            // the lease had been lost.
+            if progress.stopping()
+                && !lost.load(std::sync::atomic::Ordering::SeqCst)
+                && matches!(
+                    state.store.migration(&id).await,
+                    Ok(Some(record)) if record.state == MigrationState::Cancelled
+                )
+            {
+                lost.store(true, std::sync::atomic::Ordering::SeqCst);
+            }
             if lost.load(std::sync::atomic::Ordering::SeqCst) {
                 // Cancelled (or taken over) while it ran: it stopped between batches. What it
                 // did is kept in the report; the lease goes now, which frees its accounts.

@@ -178,4 +178,53 @@ A1 OK done\r\n";
         assert_eq!(literal_announcement(b"a {}\r"), None);
         assert_eq!(literal_announcement(b"text with } brace\r"), None);
     }
+
+    /// What the frames of `stream` are when it arrives in reads of `step` bytes; `None`
+    /// from the first frame that is too large.
+    fn frames_by(stream: &[u8], step: usize, limit: usize) -> (Vec<Bytes>, bool) {
+        let mut framer = Framer::new(limit);
+        let mut out = Vec::new();
+        for chunk in stream.chunks(step.max(1)) {
+            framer.push(chunk);
+            loop {
+                match framer.next_frame() {
+                    Ok(Some(frame)) => out.push(frame.bytes),
+                    Ok(None) => break,
+                    Err(_) => return (out, true),
+                }
+            }
+        }
+        (out, false)
+    }
+
+    use proptest::strategy::Strategy as _;
+
+    proptest::proptest! {
+        /// Any stream, cut into reads of any size: no panic, no frame over the limit, and
+        /// the same frames as when it arrives whole (the framer's result does not depend on
+        /// how the network cut it). Run by CI; `fuzz/` has the same as a fuzz target.
+        #[test]
+        fn any_stream_frames_the_same_however_it_is_cut(
+            parts in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::collection::vec(proptest::num::u8::ANY, 0..40),
+                    "[ -~]{0,20}\\{[0-9]{1,3}\\+?\\}\r\n".prop_map(String::into_bytes),
+                    proptest::strategy::Just(b"\r\n".to_vec()),
+                ],
+                0..12,
+            ),
+            step in 1usize..64,
+        ) {
+            let stream: Vec<u8> = parts.concat();
+            let limit = 256;
+            let (whole, whole_too_big) = frames_by(&stream, stream.len().max(1), limit);
+            let (cut, cut_too_big) = frames_by(&stream, step, limit);
+            for frame in whole.iter().chain(&cut) {
+                proptest::prop_assert!(frame.len() <= limit);
+            }
+            if !whole_too_big && !cut_too_big {
+                proptest::prop_assert_eq!(whole, cut);
+            }
+        }
+    }
 }

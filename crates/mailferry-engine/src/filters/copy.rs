@@ -21,6 +21,22 @@ use super::report::{FiltersReport, ScriptOutcome, ScriptReport};
 use super::script::{required_extensions, rewrite_folders};
 use super::{FiltersJob, SieveAccount};
 
+/// How long a derived ManageSieve address may take to answer before it counts as absent.
+const DERIVED_CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Whether connecting failed because nothing usable listens there (refused, dropped by a
+/// firewall, no such address, another protocol on the port), not because of a login or TLS
+/// problem with a real ManageSieve server.
+fn no_managesieve(error: &SieveError) -> bool {
+    matches!(
+        error,
+        SieveError::Resolve { .. }
+            | SieveError::Connect { .. }
+            | SieveError::NotSieve { .. }
+            | SieveError::Closed { .. }
+    ) || matches!(error, SieveError::Timeout { during, .. } if !during.contains("TLS"))
+}
+
 /// How many `.migrated` names are tried before a script is reported as not stored.
 const NEW_NAMES: usize = 20;
 
@@ -34,9 +50,16 @@ pub(crate) async fn open(
     account: &SieveAccount,
     timeout: std::time::Duration,
 ) -> Result<Option<SieveClient>, SieveError> {
-    let mut client = match SieveClient::connect(&account.endpoint, timeout).await {
+    // A derived address (the mail host's 4190) is a guess: a firewall that drops it, or
+    // another service on that port, means "no ManageSieve here", found out quickly.
+    let connect_timeout = if account.derived {
+        timeout.min(DERIVED_CONNECT_TIMEOUT)
+    } else {
+        timeout
+    };
+    let mut client = match SieveClient::connect(&account.endpoint, connect_timeout).await {
         Ok(client) => client,
-        Err(e) if account.derived && e.is_connect_refused() => return Ok(None),
+        Err(e) if account.derived && no_managesieve(&e) => return Ok(None),
         Err(e) => return Err(e),
     };
     client.authenticate(&account.auth).await?;
@@ -76,8 +99,8 @@ async fn pass(job: &FiltersJob, store: &Store) -> FiltersReport {
         Ok(Some(client)) => client,
         Ok(None) => {
             report.skipped = Some(format!(
-                "the source has no ManageSieve at {} (connection refused): no filters to copy; \
-                 give its address with --from-sieve if it listens elsewhere",
+                "the source has no ManageSieve at {} (nothing answered there): no filters to \
+                 copy; give its address with --from-sieve if it listens elsewhere",
                 job.source.endpoint.addr()
             ));
             return report;
@@ -104,8 +127,8 @@ async fn pass(job: &FiltersJob, store: &Store) -> FiltersReport {
         Ok(None) => {
             report.problems.push(format!(
                 "{} filter scripts not copied: the target has no ManageSieve at {} \
-                 (connection refused); give its address with --to-sieve, or leave filters \
-                 out with --no-filters",
+                 (nothing answered there); give its address with --to-sieve, or leave \
+                 filters out with --no-filters",
                 scripts.len(),
                 job.target.endpoint.addr()
             ));
@@ -347,4 +370,50 @@ async fn activate(
         )),
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nothing_listening_is_told_apart_from_a_real_server_refusing() {
+        let addr = || "mx.example.org:4190".to_string();
+        let io = || std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        for absent in [
+            SieveError::Connect {
+                addr: addr(),
+                source: io(),
+            },
+            SieveError::Timeout {
+                addr: addr(),
+                seconds: 10,
+                during: "connecting",
+            },
+            SieveError::NotSieve {
+                addr: addr(),
+                greeting: "* OK IMAP4rev1".into(),
+            },
+        ] {
+            assert!(no_managesieve(&absent), "{absent:?}");
+        }
+        for present in [
+            SieveError::LoginRejected {
+                addr: addr(),
+                user: "alice".into(),
+                said: "Authentication failed.".into(),
+            },
+            SieveError::Certificate {
+                addr: addr(),
+                reason: "it has expired".into(),
+            },
+            SieveError::Timeout {
+                addr: addr(),
+                seconds: 10,
+                during: "during the TLS handshake",
+            },
+        ] {
+            assert!(!no_managesieve(&present), "{present:?}");
+        }
+    }
 }

@@ -59,6 +59,9 @@ pub struct SubmitRequest {
     pub startdate: Option<String>,
     /// Optional: when the delta pass runs (after the MX switch).
     pub resyncdate: Option<String>,
+    /// Copy the account's filters (Sieve scripts) too, where both sides have ManageSieve.
+    /// Default: true.
+    pub filters: Option<bool>,
 }
 
 /// A field that is wrong, and what is expected.
@@ -99,6 +102,8 @@ pub struct Validated {
     pub target: SideInput,
     pub start_at: i64,
     pub resync_at: Option<i64>,
+    /// Copy the filters too.
+    pub filters: bool,
 }
 
 /// Checks every field; returns all errors at once.
@@ -108,6 +113,7 @@ pub fn validate(
     now: i64,
 ) -> Result<Validated, Vec<FieldError>> {
     let mut errors = Vec::new();
+    let filters = request.filters.unwrap_or(true);
     let source = side(
         "source",
         [
@@ -202,6 +208,7 @@ pub fn validate(
                 target,
                 start_at,
                 resync_at,
+                filters,
             })
         }
         _ => Err(errors),
@@ -390,6 +397,7 @@ pub async fn store_validated(
             start_at: v.start_at,
             resync_at: v.resync_at,
             created_at: now,
+            filters: v.filters,
             // In the same transaction: a worker never sees the migration without them.
             // Explicit ManageSieve addresses ride along as `source.sieve`/`target.sieve`.
             dav: [("source", &v.source), ("target", &v.target)]

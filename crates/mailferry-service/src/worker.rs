@@ -181,6 +181,8 @@ async fn run_pass(
             };
             // Then the filters, when both sides have ManageSieve.
             let (filters, filters_problem) = match filters_job(&record, &source, &target) {
+                // Submitted with `"filters": false`: left alone.
+                _ if !record.filters => (None, None),
                 Ok(filters) => (filters, None),
                 Err(problem) => (None, Some(problem)),
             };

@@ -144,8 +144,8 @@ impl Store {
             "INSERT INTO migration (id, state, \
              source_server_type, source_email, source_username, source_server, source_insecure, \
              target_server_type, target_email, target_username, target_server, target_insecure, \
-             start_at, resync_at, created_at, updated_at) \
-             VALUES ($1, 'waiting', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14)",
+             start_at, resync_at, created_at, updated_at, filters) \
+             VALUES ($1, 'waiting', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, $15)",
         )
         .bind(&new.id)
         .bind(&new.source.server_type)
@@ -161,6 +161,7 @@ impl Store {
         .bind(new.start_at)
         .bind(new.resync_at)
         .bind(new.created_at)
+        .bind(i64::from(new.filters))
         .execute(&mut **tx)
         .await?;
         for (side, url) in &new.dav {

@@ -143,6 +143,8 @@ pub struct NewMigration {
     pub created_at: i64,
     /// Explicit CalDAV/CardDAV addresses, as (side, url), stored with it.
     pub dav: Vec<(String, String)>,
+    /// Copy the account's filters (Sieve scripts) too.
+    pub filters: bool,
 }
 
 /// Sums over every migration ([`Store::totals`]).
@@ -185,6 +187,8 @@ pub struct MigrationRecord {
     pub attempts: u32,
     pub lease_owner: Option<String>,
     pub lease_until: Option<i64>,
+    /// Whether its passes copy the account's filters.
+    pub filters: bool,
 }
 
 const COLUMNS: &str = "id, state, \
@@ -192,7 +196,7 @@ const COLUMNS: &str = "id, state, \
     target_server_type, target_email, target_username, target_server, target_insecure, \
     start_at, resync_at, created_at, updated_at, started_at, finished_at, error, \
     messages_total, messages_done, messages_copied, messages_failed, bytes_total, bytes_done, \
-    report_json, purged, attempts, lease_owner, lease_until";
+    report_json, purged, attempts, lease_owner, lease_until, filters";
 
 /// Active states held by a worker.
 const RUNNING: &str = "('transferring', 'resyncing')";
@@ -305,6 +309,7 @@ fn record(row: &AnyRow) -> Result<MigrationRecord, StoreError> {
         attempts: u32::try_from(row.try_get::<i64, _>("attempts")?).unwrap_or(u32::MAX),
         lease_owner: row.try_get("lease_owner")?,
         lease_until: row.try_get("lease_until")?,
+        filters: row.try_get::<i64, _>("filters")? != 0,
     })
 }
 

@@ -60,6 +60,7 @@ fn doctor_says_what_is_wrong_with_a_data_dir_and_its_servers() {
             resync_at: None,
             created_at: 0,
             dav: Vec::new(),
+            filters: true,
         };
         let sealed = [
             ("source", sealer.seal(b"pw1", "m1/source")),

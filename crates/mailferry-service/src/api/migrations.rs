@@ -292,6 +292,7 @@ fn view(state: &AppState, record: &MigrationRecord, with_report: bool) -> Value 
     );
     out.insert("error".into(), record.error.clone().into());
     out.insert("purged".into(), record.purged.into());
+    out.insert("copy_filters".into(), record.filters.into());
     out.insert("attempts".into(), record.attempts.into());
     let progress = ProgressView {
         messages_total: progress.messages_total,

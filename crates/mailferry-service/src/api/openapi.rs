@@ -158,6 +158,9 @@ pub struct SubmitRequestDoc {
     startdate: Option<String>,
     /// When the delta pass runs (after the MX switch); optional, after `startdate`.
     resyncdate: Option<String>,
+    /// Copy the account's filters (Sieve scripts) too, where both sides have ManageSieve.
+    /// Default: true.
+    filters: Option<bool>,
 }
 
 /// A migration as the API shows it: never a password. Times are shown in the service's
@@ -193,6 +196,8 @@ pub struct MigrationDoc {
     /// Why it failed, in the server's words.
     error: Option<String>,
     purged: bool,
+    /// Whether its passes copy the account's filters (submitted `filters`, default true).
+    copy_filters: bool,
     attempts: i64,
     progress: ProgressDoc,
     /// Calendars, address books, events, tasks, journals and contacts, each as

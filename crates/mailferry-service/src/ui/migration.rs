@@ -90,6 +90,7 @@ impl MigrationForm {
             target_dav: None,
             source_sieve: None,
             target_sieve: None,
+            filters: None,
         }
     }
 }

@@ -797,6 +797,7 @@ mod tests {
             attempts: 1,
             lease_owner: None,
             lease_until: None,
+            filters: true,
         }
     }
 

@@ -136,3 +136,35 @@ async fn a_bad_sieve_address_is_a_field_error() {
     );
     service.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_migration_submitted_without_filters_leaves_them_alone() {
+    let (source, target) = (Dovecot::start().unwrap(), Dovecot::start().unwrap());
+    source
+        .put_sieve_script(ALICE, "rules", "keep;\r\n", true)
+        .unwrap();
+    let service = Service::start().await;
+    let mut body = submission(
+        &source,
+        &target,
+        &format!("127.0.0.1:{}", source.sieve_port()),
+    );
+    body["filters"] = json!(false);
+    let (status, created) = service.post("/api/v1/migrations", body).await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["copy_filters"], false, "{created}");
+    let id = created["id"].as_str().unwrap().to_string();
+    let done = service
+        .wait_for_state(&id, "done", Duration::from_secs(120))
+        .await;
+    let migration = &done["migration"];
+    assert!(migration["report"]["filters"].is_null(), "{migration:#}");
+    assert!(migration["filters"].is_null(), "{migration:#}");
+    assert!(target.sieve_scripts(ALICE).unwrap().is_empty());
+    // A wrong type is a field error.
+    let mut bad = submission(&source, &target, "");
+    bad["filters"] = json!("no");
+    let (status, body) = service.post("/api/v1/migrations", bad).await;
+    assert!(status == 400 || status == 422, "{status} {body}");
+    service.stop().await;
+}

@@ -37,6 +37,7 @@ fn migration(id: &str) -> NewMigration {
         resync_at: None,
         created_at: 1,
         dav: Vec::new(),
+        filters: true,
     }
 }
 

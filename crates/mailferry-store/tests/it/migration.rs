@@ -63,6 +63,7 @@ pub(crate) fn new_migration(
         resync_at,
         created_at,
         dav: Vec::new(),
+        filters: true,
     }
 }
 

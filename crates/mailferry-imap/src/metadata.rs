@@ -78,27 +78,53 @@ impl Session {
     /// Every annotation of a folder (or of the server, with `b""`) under `/private` and
     /// `/shared`, at any depth; entries without a value are left out.
     pub async fn get_metadata(&mut self, raw_name: &[u8]) -> Result<Vec<MetadataEntry>, ImapError> {
-        let line = [
-            b"GETMETADATA (DEPTH infinity) ".as_slice(),
-            &quote(raw_name),
-            b" (/private /shared)\r\n",
-        ]
-        .concat();
-        let done = self.run_ok("GETMETADATA", &line).await?;
-        let mut entries = Vec::new();
-        for item in done.data {
-            match item {
-                Untagged::Metadata {
+        let mut all = self.get_metadata_many(&[raw_name]).await?;
+        all.pop().unwrap_or_else(|| Ok(Vec::new()))
+    }
+
+    /// [`Session::get_metadata`] of many folders in one round trip (pipelined), an answer
+    /// per folder in order: a NO for one folder (it does not exist) is that folder's error.
+    pub async fn get_metadata_many(
+        &mut self,
+        raw_names: &[&[u8]],
+    ) -> Result<Vec<Result<Vec<MetadataEntry>, ImapError>>, ImapError> {
+        let mut tags = Vec::with_capacity(raw_names.len());
+        for raw_name in raw_names {
+            let line = [
+                b"GETMETADATA (DEPTH infinity) ".as_slice(),
+                &quote(raw_name),
+                b" (/private /shared)\r\n",
+            ]
+            .concat();
+            tags.push(self.send(&line).await?);
+        }
+        let mut out = Vec::with_capacity(raw_names.len());
+        for (tag, raw_name) in tags.iter().zip(raw_names) {
+            let done = self.wait(tag).await?;
+            if done.status.kind != StatusKind::Ok {
+                out.push(Err(ImapError::command(
+                    self.addr().to_string(),
+                    "GETMETADATA",
+                    done.status,
+                )));
+                continue;
+            }
+            let mut entries = Vec::new();
+            for item in done.data {
+                if let Untagged::Metadata {
                     raw_name: name,
                     entries: found,
-                } if name == raw_name => {
-                    entries.extend(found.into_iter().filter(|e| e.value.is_some()))
+                } = item
+                {
+                    if name == *raw_name {
+                        entries.extend(found.into_iter().filter(|e| e.value.is_some()));
+                    }
                 }
-                _ => {}
             }
+            entries.sort_by(|a, b| a.name.cmp(&b.name));
+            out.push(Ok(entries));
         }
-        entries.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok(entries)
+        Ok(out)
     }
 
     /// Writes one annotation of a folder; a refusal is an answer, not an error.

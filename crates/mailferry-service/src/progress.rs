@@ -55,23 +55,27 @@ pub fn standing(state: &AppState, record: &MigrationRecord, now: i64) -> Standin
         }
         _ => None,
     };
+    // The last pass's report, read once for both parts' counts.
+    let report: Option<serde_json::Value> = record
+        .report_json
+        .as_deref()
+        .and_then(|r| serde_json::from_str(r).ok());
     let groupware = live
         .as_ref()
         .and_then(|p| p.groupware())
-        .or_else(|| reported_groupware(record));
+        .or_else(|| reported_groupware(report.as_ref()?));
     Standing {
         progress,
         live: live.is_some(),
         remaining,
         eta_seconds,
         groupware,
-        filters: reported_filters(record),
+        filters: report.as_ref().and_then(reported_filters),
     }
 }
 
 /// The filters counts of the last pass's report, if it looked at filters.
-fn reported_filters(record: &MigrationRecord) -> Option<FiltersCounts> {
-    let report: serde_json::Value = serde_json::from_str(record.report_json.as_deref()?).ok()?;
+fn reported_filters(report: &serde_json::Value) -> Option<FiltersCounts> {
     let filters = report.get("filters")?;
     if filters.get("skipped").is_some_and(|s| !s.is_null()) {
         return None;
@@ -80,7 +84,6 @@ fn reported_filters(record: &MigrationRecord) -> Option<FiltersCounts> {
 }
 
 /// The groupware counts of the last pass's report, if it had any.
-fn reported_groupware(record: &MigrationRecord) -> Option<GroupwareCounts> {
-    let report: serde_json::Value = serde_json::from_str(record.report_json.as_deref()?).ok()?;
+fn reported_groupware(report: &serde_json::Value) -> Option<GroupwareCounts> {
     serde_json::from_value(report.get("groupware")?.get("counts")?.clone()).ok()
 }

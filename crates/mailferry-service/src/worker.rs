@@ -449,14 +449,12 @@ fn filters_job(
             .map_err(|problem| format!("the {name}'s filters: {}", problem.message))
     };
     match (side("source", source)?, side("target", target)?) {
-        (Some(source), Some(target)) => Ok(Some(FiltersJob {
-            id: record.id.clone(),
+        (Some(source), Some(target)) => Ok(Some(FiltersJob::new(
+            record.id.clone(),
             source,
             target,
-            dry_run: false,
-            rewrite: Default::default(),
-            timeout: Duration::from_secs(60),
-        })),
+            Duration::from_secs(60),
+        ))),
         (Some(source), None) => Err(format!(
             "filters (Sieve scripts) were not looked at: the target ({}) keeps its filters elsewhere{}",
             target.kind,

@@ -662,14 +662,8 @@ fn push_string(out: &mut Vec<u8>, s: &[u8]) {
         && std::str::from_utf8(s).is_ok()
         && !s.iter().any(|&b| matches!(b, b'\r' | b'\n' | 0));
     if quotable {
-        out.push(b'"');
-        for &b in s {
-            if b == b'"' || b == b'\\' {
-                out.push(b'\\');
-            }
-            out.push(b);
-        }
-        out.push(b'"');
+        // The same quoting as IMAP's: `"` and `\` escaped.
+        out.extend_from_slice(&mailferry_imap::session::quote(s));
     } else {
         push_literal(out, s);
     }

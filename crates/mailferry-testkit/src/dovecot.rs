@@ -397,31 +397,7 @@ impl Dovecot {
     /// that do not go through IMAP, e.g. `["mailbox", "list", "-u", "alice"]` or
     /// `["-f", "tab", "mailbox", "status", "-u", "alice", "messages", "INBOX"]`.
     pub fn doveadm(&self, args: &[&str]) -> Result<String, TestkitError> {
-        let doveadm = find_program("doveadm", &["/usr/bin/doveadm", "/usr/local/bin/doveadm"])
-            .ok_or(TestkitError::DovecotNotInstalled)?;
-        let output = Command::new(&doveadm)
-            .arg("-c")
-            .arg(self.config_path())
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|source| TestkitError::Io {
-                action: "run",
-                path: doveadm.clone(),
-                source,
-            })?;
-        if !output.status.success() {
-            let mut stderr = String::from_utf8_lossy(&output.stderr).trim().to_owned();
-            if stderr.is_empty() {
-                stderr = String::from_utf8_lossy(&output.stdout).trim().to_owned();
-            }
-            return Err(TestkitError::Doveadm {
-                args: args.join(" "),
-                status: output.status.to_string(),
-                stderr,
-            });
-        }
-        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+        self.run_doveadm(args, None)
     }
 
     /// Stores a Sieve script for `user` with `doveadm sieve put` (compiled and checked as
@@ -468,6 +444,12 @@ impl Dovecot {
 
     /// As [`Dovecot::doveadm`], with `input` on its standard input.
     pub fn doveadm_with_input(&self, args: &[&str], input: &[u8]) -> Result<String, TestkitError> {
+        self.run_doveadm(args, Some(input))
+    }
+
+    /// `doveadm -c <config> <args>`, fed `input` (else nothing) on its standard input; its
+    /// standard output, or an error with its standard error (else output).
+    fn run_doveadm(&self, args: &[&str], input: Option<&[u8]>) -> Result<String, TestkitError> {
         use std::io::Write as _;
         let doveadm = find_program("doveadm", &["/usr/bin/doveadm", "/usr/local/bin/doveadm"])
             .ok_or(TestkitError::DovecotNotInstalled)?;
@@ -480,20 +462,28 @@ impl Dovecot {
             .arg("-c")
             .arg(self.config_path())
             .args(args)
-            .stdin(Stdio::piped())
+            .stdin(if input.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .map_err(io)?;
-        if let Some(mut stdin) = child.stdin.take() {
+        if let (Some(input), Some(mut stdin)) = (input, child.stdin.take()) {
             stdin.write_all(input).map_err(io)?;
         }
         let output = child.wait_with_output().map_err(io)?;
         if !output.status.success() {
+            let mut stderr = String::from_utf8_lossy(&output.stderr).trim().to_owned();
+            if stderr.is_empty() {
+                stderr = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+            }
             return Err(TestkitError::Doveadm {
                 args: args.join(" "),
                 status: output.status.to_string(),
-                stderr: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
+                stderr,
             });
         }
         Ok(String::from_utf8_lossy(&output.stdout).into_owned())

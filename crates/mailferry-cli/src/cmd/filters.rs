@@ -43,27 +43,19 @@ impl SidesArgs {
         )?;
         match (from, to) {
             (Some(source), Some(target)) => Ok(Some(FiltersJob {
-                id: id.to_string(),
-                source,
-                target,
                 dry_run,
-                rewrite: Default::default(),
-                timeout: Duration::from_secs(self.timeout),
+                ..FiltersJob::new(id, source, target, Duration::from_secs(self.timeout))
             })),
-            (Some(source), None) if !source.derived => {
-                let why = match target_kind.filters {
-                    Filters::NotManageSieve(why) => why,
-                    Filters::ManageSieve => "it has no ManageSieve address",
-                };
-                bail!(
+            // No target account means the target's type keeps filters elsewhere.
+            (Some(source), None) => match target_kind.filters {
+                Filters::NotManageSieve(why) if !source.derived => bail!(
                     "the source's filters (--from-sieve) have nowhere to go: the target is of type {target_kind}: {why}; give --to-sieve HOST:PORT, or leave filters out with --no-filters"
-                )
-            }
-            (source, _) => {
-                if source.is_none() {
-                    if let Filters::NotManageSieve(why) = source_kind.filters {
-                        tracing::info!(reason = why, "filters left out");
-                    }
+                ),
+                _ => Ok(None),
+            },
+            (None, _) => {
+                if let Filters::NotManageSieve(why) = source_kind.filters {
+                    tracing::info!(reason = why, "filters left out");
                 }
                 Ok(None)
             }

@@ -521,14 +521,12 @@ pub fn parse(
                 &target,
             );
             match (from, to) {
-                (Some(from), Some(to)) => Some(FiltersJob {
-                    id: "cli".into(),
-                    source: from,
-                    target: to,
-                    dry_run: false,
-                    rewrite: Default::default(),
-                    timeout: std::time::Duration::from_secs(flags.timeout_seconds),
-                }),
+                (Some(from), Some(to)) => Some(FiltersJob::new(
+                    "cli",
+                    from,
+                    to,
+                    std::time::Duration::from_secs(flags.timeout_seconds),
+                )),
                 _ => None,
             }
         };

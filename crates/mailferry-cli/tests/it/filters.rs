@@ -45,18 +45,27 @@ struct Run {
     output: String,
 }
 
-fn sides(source: &Dovecot, target: &Dovecot) -> Vec<String> {
+/// The two mail accounts, no ManageSieve address.
+fn mail_sides(source: &Dovecot, target: &Dovecot) -> Vec<String> {
     vec![
         "--from".into(),
         format!("imap://{USER1}@127.0.0.1:{}", source.imap_port()),
         "--to".into(),
         format!("imap://{USER2}@127.0.0.1:{}", target.imap_port()),
         "--insecure".into(),
+    ]
+}
+
+/// The two accounts with both servers' ManageSieve ports.
+fn sides(source: &Dovecot, target: &Dovecot) -> Vec<String> {
+    let mut sides = mail_sides(source, target);
+    sides.extend([
         "--from-sieve".into(),
         format!("127.0.0.1:{}", source.sieve_port()),
         "--to-sieve".into(),
         format!("127.0.0.1:{}", target.sieve_port()),
-    ]
+    ]);
+    sides
 }
 
 fn env() -> [(&'static str, &'static str); 2] {
@@ -67,10 +76,15 @@ fn env() -> [(&'static str, &'static str); 2] {
 }
 
 fn migrate(source: &Dovecot, target: &Dovecot, state: &Path, extra: &[&str]) -> Run {
+    run_migrate(sides(source, target), state, extra)
+}
+
+/// `migrate` with `sides`, state in `state`, `extra` flags; what it said and reported.
+fn run_migrate(sides: Vec<String>, state: &Path, extra: &[&str]) -> Run {
     let report = state.join("report.json");
     let _ = std::fs::remove_file(&report);
     let mut args = vec!["migrate".to_string()];
-    args.extend(sides(source, target));
+    args.extend(sides);
     args.extend([
         "--state-dir".into(),
         state.display().to_string(),
@@ -352,85 +366,44 @@ fn scripts_the_active_one_a_refusal_and_renamed_folders_then_a_rerun_copies_noth
 fn a_server_without_managesieve_on_the_default_port_is_a_note_not_an_error() {
     let (source, target) = (Dovecot::start().unwrap(), Dovecot::start().unwrap());
     let state = tempfile::tempdir().unwrap();
-    let report = state.path().join("r.json");
     // No --from-sieve: the mail host's port 4190, where nothing listens here.
-    let out = mailferry(
-        &[
-            "migrate",
-            "--from",
-            &format!("imap://{USER1}@127.0.0.1:{}", source.imap_port()),
-            "--to",
-            &format!("imap://{USER2}@127.0.0.1:{}", target.imap_port()),
-            "--insecure",
-            "--state-dir",
-            &state.path().display().to_string(),
-            "--report",
-            &report.display().to_string(),
-            "--quiet",
-        ],
-        &env(),
-    );
-    assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
-    let json: Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
-    let skipped = json["filters"]["skipped"].as_str().unwrap_or_default();
+    let run = run_migrate(mail_sides(&source, &target), state.path(), &[]);
+    assert_eq!(run.code, 0, "{}", run.output);
+    let skipped = run.report["filters"]["skipped"]
+        .as_str()
+        .unwrap_or_default();
     assert!(
         skipped.contains("no ManageSieve at 127.0.0.1:4190"),
-        "{json:#}"
+        "{:#}",
+        run.report
     );
-    assert!(stdout(&out).contains("--from-sieve"), "{}", stdout(&out));
+    assert!(run.output.contains("--from-sieve"), "{}", run.output);
     // A given address that does not answer is an error of the filters, with what to do.
-    let closed = crate::common::free_port();
-    let out = mailferry(
-        &[
-            "migrate",
-            "--from",
-            &format!("imap://{USER1}@127.0.0.1:{}", source.imap_port()),
-            "--to",
-            &format!("imap://{USER2}@127.0.0.1:{}", target.imap_port()),
-            "--insecure",
-            "--from-sieve",
-            &format!("127.0.0.1:{closed}"),
-            "--to-sieve",
-            &format!("127.0.0.1:{}", target.sieve_port()),
-            "--state-dir",
-            &state.path().display().to_string(),
-            "--report",
-            &report.display().to_string(),
-            "--quiet",
-        ],
-        &env(),
+    let closed = format!("127.0.0.1:{}", crate::common::free_port());
+    let to_sieve = format!("127.0.0.1:{}", target.sieve_port());
+    let run = run_migrate(
+        mail_sides(&source, &target),
+        state.path(),
+        &["--from-sieve", &closed, "--to-sieve", &to_sieve],
     );
-    assert_eq!(
-        out.status.code(),
-        Some(3),
-        "{}\n{}",
-        stdout(&out),
-        stderr(&out)
-    );
-    let json: Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
-    let problem = json["filters"]["problems"][0].as_str().unwrap_or_default();
+    assert_eq!(run.code, 3, "{}", run.output);
+    let problem = run.report["filters"]["problems"][0]
+        .as_str()
+        .unwrap_or_default();
     assert!(
         problem.starts_with(
             "source ManageSieve: Cannot connect to the ManageSieve server `127.0.0.1:"
         ),
-        "{json:#}"
+        "{:#}",
+        run.report
     );
     // A bad address is refused before anything runs, naming the flag.
-    let out = mailferry(
-        &[
-            "migrate",
-            "--from",
-            &format!("imap://{USER1}@127.0.0.1:{}", source.imap_port()),
-            "--to",
-            &format!("imap://{USER2}@127.0.0.1:{}", target.imap_port()),
-            "--insecure",
-            "--to-sieve",
-            "https://sieve.example/",
-            "--state-dir",
-            &state.path().display().to_string(),
-        ],
-        &env(),
-    );
+    let mut args = vec!["migrate".to_string()];
+    args.extend(mail_sides(&source, &target));
+    args.extend(["--to-sieve".into(), "https://sieve.example/".into()]);
+    args.extend(["--state-dir".into(), state.path().display().to_string()]);
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = mailferry(&argv, &env());
     crate::common::assert_clean_failure(&out, &["--to-sieve", "sieve://"]);
 }
 

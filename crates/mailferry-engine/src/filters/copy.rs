@@ -40,6 +40,15 @@ fn no_managesieve(error: &SieveError) -> bool {
 /// How many `.migrated` names are tried before a script is reported as not stored.
 const NEW_NAMES: usize = 20;
 
+/// The names a copy of `name` goes under when a different script holds `name` on the
+/// target: `name.migrated`, then `name.migrated-2` ... `name.migrated-20`.
+pub(crate) fn migrated_names(name: &str) -> impl Iterator<Item = String> + '_ {
+    (1..=NEW_NAMES).map(move |n| match n {
+        1 => format!("{name}.migrated"),
+        n => format!("{name}.migrated-{n}"),
+    })
+}
+
 fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
@@ -72,7 +81,9 @@ pub(crate) fn describe(side: &str, error: &SieveError) -> String {
 }
 
 /// Every script of one side: (entry, content).
-async fn read_all(client: &mut SieveClient) -> Result<Vec<(ScriptEntry, Vec<u8>)>, SieveError> {
+pub(crate) async fn read_all(
+    client: &mut SieveClient,
+) -> Result<Vec<(ScriptEntry, Vec<u8>)>, SieveError> {
     let mut out = Vec::new();
     for entry in client.list_scripts().await? {
         let content = client.get_script(&entry.name).await?;
@@ -153,7 +164,12 @@ async fn copy_scripts(
     scripts: &[(ScriptEntry, Vec<u8>)],
     report: &mut FiltersReport,
 ) -> Result<(), SieveError> {
-    let mut on_target = read_all(target).await?;
+    // The target's scripts by name, as the SHA-256 of what they hold.
+    let mut on_target: Vec<(ScriptEntry, String)> = read_all(target)
+        .await?
+        .into_iter()
+        .map(|(entry, content)| (entry, sha256_hex(&content)))
+        .collect();
     let rows = match store.sieve_scripts(&job.id).await {
         Ok(rows) => rows,
         Err(e) => {
@@ -180,7 +196,7 @@ async fn copy_scripts(
             on_target
                 .iter()
                 .find(|(e, _)| e.name == name)
-                .map(|(_, c)| sha256_hex(c))
+                .map(|(_, h)| h.clone())
         };
         let row = rows.iter().find(|r| r.source_name == entry.name);
         // Where it goes, and whether a write is needed.
@@ -209,16 +225,11 @@ async fn copy_scripts(
                 None => true,
                 Some(h) if h == hash => false,
                 Some(_) => {
-                    let free = (1..=NEW_NAMES)
-                        .map(|n| match n {
-                            1 => format!("{}.migrated", entry.name),
-                            n => format!("{}.migrated-{n}", entry.name),
-                        })
-                        .find_map(|name| match held(&name) {
-                            None => Some((name, true)),
-                            Some(h) if h == hash => Some((name, false)),
-                            Some(_) => None,
-                        });
+                    let free = migrated_names(&entry.name).find_map(|name| match held(&name) {
+                        None => Some((name, true)),
+                        Some(h) if h == hash => Some((name, false)),
+                        Some(_) => None,
+                    });
                     match free {
                         Some((name, write)) => {
                             script.notes.push(format!(
@@ -276,7 +287,7 @@ async fn copy_scripts(
                         name: script.target_name.clone(),
                         active: was_active,
                     },
-                    payload,
+                    hash,
                 ));
             }
             Err(refusal) => {
@@ -326,7 +337,7 @@ async fn save(
 async fn activate(
     job: &FiltersJob,
     target: &mut SieveClient,
-    on_target: &[(ScriptEntry, Vec<u8>)],
+    on_target: &[(ScriptEntry, String)],
     report: &mut FiltersReport,
 ) -> Result<(), SieveError> {
     let Some(active) = report.scripts.iter().find(|s| s.active) else {

@@ -60,3 +60,23 @@ pub struct FiltersJob {
     pub rewrite: FolderRewrite,
     pub timeout: Duration,
 }
+
+impl FiltersJob {
+    /// A pass from `source` to `target` as [`crate::run_account`] runs it: its dry run and
+    /// folder rewrite are set from the mail pass then.
+    pub fn new(
+        id: impl Into<String>,
+        source: SieveAccount,
+        target: SieveAccount,
+        timeout: Duration,
+    ) -> Self {
+        Self {
+            id: id.into(),
+            source,
+            target,
+            dry_run: false,
+            rewrite: FolderRewrite::default(),
+            timeout,
+        }
+    }
+}

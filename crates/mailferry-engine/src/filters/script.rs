@@ -274,19 +274,6 @@ fn folder_arguments(tokens: &[Token]) -> Vec<usize> {
     out
 }
 
-fn quote(value: &str) -> String {
-    let mut out = String::with_capacity(value.len() + 2);
-    out.push('"');
-    for c in value.chars() {
-        if c == '"' || c == '\\' {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out.push('"');
-    out
-}
-
 /// The script with every folder it files into (or tests for) renamed as `rewrite` says.
 pub fn rewrite_folders(script: &[u8], rewrite: &FolderRewrite) -> Rewritten {
     let tokens = tokens(script);
@@ -306,7 +293,8 @@ pub fn rewrite_folders(script: &[u8], rewrite: &FolderRewrite) -> Rewritten {
         }
         if let Some(to) = rewrite.target_name(name) {
             content.extend_from_slice(&script[copied..*start]);
-            content.extend_from_slice(quote(&to).as_bytes());
+            // Sieve quotes strings as IMAP does: `"` and `\` escaped.
+            content.extend_from_slice(&mailferry_imap::session::quote(to.as_bytes()));
             copied = *end;
             changes.push((name.to_string(), to));
         }

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use mailferry_sieve::SieveError;
 
-use super::copy::{describe, open};
+use super::copy::{describe, migrated_names, open, read_all};
 use super::script::rewrite_folders;
 use super::{FiltersJob, SieveAccount};
 
@@ -46,13 +46,14 @@ async fn scripts(
     let Some(mut client) = open(account, timeout).await? else {
         return Ok(None);
     };
-    let mut out = Vec::new();
-    for entry in client.list_scripts().await? {
-        let content = client.get_script(&entry.name).await?;
-        out.push((entry.name, entry.active, content));
-    }
+    let scripts = read_all(&mut client).await?;
     let _ = client.logout().await;
-    Ok(Some(out))
+    Ok(Some(
+        scripts
+            .into_iter()
+            .map(|(entry, content)| (entry.name, entry.active, content))
+            .collect(),
+    ))
 }
 
 /// Compares the scripts of `job`'s two sides (its `rewrite` as a migration would apply it).
@@ -96,9 +97,7 @@ pub async fn verify_filters(job: &FiltersJob) -> FiltersVerifyReport {
     for (name, active, content) in &source {
         let rewritten = rewrite_folders(content, &job.rewrite).content;
         let same = |c: &Vec<u8>| c == content || *c == rewritten;
-        let candidates = std::iter::once(name.clone())
-            .chain(std::iter::once(format!("{name}.migrated")))
-            .chain((2..=20).map(|n| format!("{name}.migrated-{n}")));
+        let candidates = std::iter::once(name.clone()).chain(migrated_names(name));
         let found = candidates
             .filter_map(|candidate| target.iter().find(|(t, _, _)| *t == candidate))
             .find(|(_, _, c)| same(c));

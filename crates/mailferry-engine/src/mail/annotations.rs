@@ -34,40 +34,67 @@ pub(crate) async fn copy_annotations(
         return;
     }
     let mut left = 0usize;
-    for (mapping, _, folder) in work.iter_mut() {
-        if folder.error.is_some() {
-            continue;
+    // Both sides' annotations are read pipelined: one round trip per side for all folders.
+    let folders: Vec<usize> = (0..work.len())
+        .filter(|&i| work[i].2.error.is_none())
+        .collect();
+    let names: Vec<&[u8]> = folders
+        .iter()
+        .map(|&i| work[i].0.source_raw.as_slice())
+        .collect();
+    let read = match source.get_metadata_many(&names).await {
+        Ok(read) => read,
+        Err(e) => {
+            report
+                .notes
+                .push(format!("folder annotations not read at the source: {e}"));
+            return;
         }
-        let entries = match source.get_metadata(&mapping.source_raw).await {
-            Ok(entries) => entries
-                .into_iter()
-                .filter(|e| !e.name.eq_ignore_ascii_case(SPECIAL_USE))
-                .collect::<Vec<_>>(),
+    };
+    let mut found = Vec::new();
+    for (&i, entries) in folders.iter().zip(read) {
+        match entries {
+            Ok(entries) => {
+                let entries: Vec<MetadataEntry> = entries
+                    .into_iter()
+                    .filter(|e| !e.name.eq_ignore_ascii_case(SPECIAL_USE))
+                    .collect();
+                if !target.has_metadata() {
+                    left += entries.len();
+                } else if !entries.is_empty() {
+                    found.push((i, entries));
+                }
+            }
+            Err(e) => work[i]
+                .2
+                .notes
+                .push(format!("annotations not read at the source: {e}")),
+        }
+    }
+    let names: Vec<&[u8]> = found
+        .iter()
+        .map(|(i, _)| work[*i].0.target_raw.as_slice())
+        .collect();
+    let held = match target.get_metadata_many(&names).await {
+        Ok(held) => held,
+        Err(e) => {
+            report
+                .notes
+                .push(format!("folder annotations not read on the target: {e}"));
+            return;
+        }
+    };
+    for ((i, entries), existing) in found.into_iter().zip(held) {
+        let (mapping, _, folder) = &mut work[i];
+        let existing = match existing {
+            Ok(existing) => existing,
+            // A dry run creates no folder: one it would create has nothing yet.
+            Err(_) if dry_run => Vec::new(),
             Err(e) => {
                 folder
                     .notes
-                    .push(format!("annotations not read at the source: {e}"));
+                    .push(format!("annotations not read on the target: {e}"));
                 continue;
-            }
-        };
-        if entries.is_empty() {
-            continue;
-        }
-        if !target.has_metadata() {
-            left += entries.len();
-            continue;
-        }
-        let existing = if dry_run && folder.notes.iter().any(|n| n == "created on the target") {
-            Vec::new()
-        } else {
-            match target.get_metadata(&mapping.target_raw).await {
-                Ok(existing) => existing,
-                Err(e) => {
-                    folder
-                        .notes
-                        .push(format!("annotations not read on the target: {e}"));
-                    continue;
-                }
             }
         };
         for entry in entries {

@@ -528,6 +528,15 @@ async fn folder_annotations_round_trip_through_metadata() {
         "quoted and literal values come back byte for byte"
     );
     assert!(session.get_metadata(b"INBOX").await.unwrap().is_empty());
+    // Pipelined: one answer per folder in order, a missing folder's NO its own error.
+    let many = session
+        .get_metadata_many(&[b"Work", b"No such folder", b"INBOX"])
+        .await
+        .unwrap();
+    assert_eq!(many.len(), 3);
+    assert_eq!(many[0].as_ref().unwrap(), &entries);
+    assert!(many[1].is_err(), "{:?}", many[1]);
+    assert!(many[2].as_ref().unwrap().is_empty());
     // A name outside /private and /shared is refused by the server, as an answer.
     let refused = session
         .set_metadata(
